@@ -1,0 +1,586 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/auth"
+	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// generatedPasswordLength is the length of passwords pochta makes up
+// (about 93 bits).
+const generatedPasswordLength = 16
+
+func adminCommands() []*command {
+	var passwordStdin, admin bool
+	var quota string
+	var set userSettingsFlags
+	return []*command{
+		{name: "domain add", usage: "NAME...", summary: "add mail domains", run: domainAdd},
+		{name: "domain list", summary: "list mail domains", run: domainList},
+		{name: "domain remove", usage: "NAME", summary: "remove a domain that has no accounts or aliases left", run: domainRemove},
+		{
+			name: "user add", usage: "ADDRESS [--password-stdin] [--admin] [--quota SIZE]",
+			summary: "add an account; without --password-stdin a password is generated and printed",
+			flags: func(fs *flag.FlagSet) {
+				fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
+				fs.BoolVar(&admin, "admin", false, "the account may use the admin pages")
+				fs.StringVar(&quota, "quota", "", "mailbox size limit, e.g. 2GiB (default: [quota] default_bytes; 0 = unlimited)")
+			},
+			run: func(e *env) error { return userAdd(e, passwordStdin, admin, quota) },
+		},
+		{name: "user list", usage: "[DOMAIN]", summary: "list accounts", run: userList},
+		{name: "user show", usage: "ADDRESS", summary: "show an account's settings, aliases and usage", run: userShow},
+		{name: "user remove", usage: "ADDRESS", summary: "remove an account with all its mail", run: userRemove},
+		{
+			name: "user passwd", usage: "ADDRESS [--password-stdin]",
+			summary: "set a new password; without --password-stdin one is generated and printed",
+			flags: func(fs *flag.FlagSet) {
+				fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
+			},
+			run: func(e *env) error { return userPasswd(e, passwordStdin) },
+		},
+		{
+			name: "user set", usage: "ADDRESS [--pop3=on|off] [--imap=on|off] [...]",
+			summary: "change an account's protocol settings (effective at the next login)",
+			flags:   set.register,
+			run:     func(e *env) error { return userSet(e, &set) },
+		},
+		{name: "alias add", usage: "ALIAS TARGET...", summary: "add an alias delivering to one or more accounts", run: aliasAdd},
+		{name: "alias list", usage: "[DOMAIN]", summary: "list aliases", run: aliasList},
+		{name: "alias remove", usage: "ALIAS", summary: "remove an alias", run: aliasRemove},
+	}
+}
+
+func domainAdd(e *env) error {
+	if len(e.args) == 0 {
+		return usagef("name at least one domain")
+	}
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		var added []store.Domain
+		for _, name := range e.args {
+			d, err := st.CreateDomain(e.ctx, name)
+			if err != nil {
+				return err
+			}
+			added = append(added, d)
+		}
+		if e.json {
+			return e.printJSON(added)
+		}
+		for _, d := range added {
+			fmt.Fprintf(e.stdout, "domain %s added\n", d.Name)
+		}
+		return nil
+	})
+}
+
+func domainList(e *env) error {
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		ds, err := st.Domains(e.ctx)
+		if err != nil {
+			return err
+		}
+		if e.json {
+			return e.printJSON(nonNil(ds))
+		}
+		if len(ds) == 0 {
+			fmt.Fprintln(e.stdout, "no domains yet: pochta domain add NAME")
+			return nil
+		}
+		for _, d := range ds {
+			fmt.Fprintln(e.stdout, d.Name)
+		}
+		return nil
+	})
+}
+
+func domainRemove(e *env) error {
+	if len(e.args) != 1 {
+		return usagef("name one domain")
+	}
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		if err := st.DeleteDomain(e.ctx, e.args[0]); err != nil {
+			return err
+		}
+		return e.done(map[string]string{"removed": e.args[0]}, "domain "+e.args[0]+" removed")
+	})
+}
+
+// done prints a one-line result, or v as JSON.
+func (e *env) done(v any, text string) error {
+	if e.json {
+		return e.printJSON(v)
+	}
+	fmt.Fprintln(e.stdout, text)
+	return nil
+}
+
+// nonNil turns a nil slice into an empty one so JSON prints [] not null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// readPassword takes the first line of standard input.
+func (e *env) readPassword() (string, error) {
+	line, err := bufio.NewReader(e.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", fmt.Errorf("read password from standard input: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", errors.New("empty password on standard input")
+	}
+	return pw, nil
+}
+
+// newPassword reads or generates a password and returns it with its hash
+// and whether it was generated.
+func (e *env) newPassword(fromStdin bool) (pw, hash string, generated bool, err error) {
+	if fromStdin {
+		pw, err = e.readPassword()
+	} else {
+		pw, err = auth.GeneratePassword(generatedPasswordLength)
+		generated = true
+	}
+	if err != nil {
+		return "", "", false, err
+	}
+	hash, err = auth.HashPassword(pw)
+	return pw, hash, generated, err
+}
+
+// accountView is how commands print an account.
+type accountView struct {
+	ID        int64          `json:"id"`
+	Address   string         `json:"address"`
+	Admin     bool           `json:"admin"`
+	Disabled  bool           `json:"disabled"`
+	Quota     int64          `json:"quota_bytes"`
+	QuotaMsgs int64          `json:"quota_messages"`
+	Settings  store.Settings `json:"settings"`
+	Aliases   []string       `json:"aliases,omitempty"`
+	Usage     *store.Usage   `json:"usage,omitempty"`
+	Password  string         `json:"password,omitempty"`
+	Created   time.Time      `json:"created"`
+}
+
+func viewOf(a store.Account) accountView {
+	return accountView{ID: a.ID, Address: a.Address, Admin: a.Admin, Disabled: a.Disabled,
+		Quota: a.QuotaBytes, QuotaMsgs: a.QuotaMessages, Settings: a.Settings, Created: a.CreatedAt}
+}
+
+// createAccount makes an account with the config's default quota. It is
+// shared by "user add" and "quickstart".
+func createAccount(e *env, cfg *config.Config, st store.Store, addr, hash string, admin bool, quota int64) (store.Account, error) {
+	if quota < 0 {
+		quota = int64(cfg.Quota.DefaultBytes)
+	}
+	return st.CreateAccount(e.ctx, store.NewAccount{
+		Address: addr, PasswordHash: hash, Admin: admin,
+		QuotaBytes: quota, QuotaMessages: int64(cfg.Quota.DefaultMessages),
+		Settings: store.DefaultSettings(),
+	})
+}
+
+func userAdd(e *env, passwordStdin, admin bool, quotaFlag string) error {
+	if len(e.args) != 1 {
+		return usagef("name one address")
+	}
+	quota := int64(-1)
+	if quotaFlag != "" {
+		q, err := parseSize(quotaFlag)
+		if err != nil {
+			return usagef("--quota: %v", err)
+		}
+		quota = q
+	}
+	pw, hash, generated, err := e.newPassword(passwordStdin)
+	if err != nil {
+		return err
+	}
+	return e.withStore(func(cfg *config.Config, st store.Store) error {
+		a, err := createAccount(e, cfg, st, e.args[0], hash, admin, quota)
+		if err != nil {
+			return err
+		}
+		v := viewOf(a)
+		if generated {
+			v.Password = pw
+		}
+		if e.json {
+			return e.printJSON(v)
+		}
+		fmt.Fprintf(e.stdout, "account %s added\n", a.Address)
+		if generated {
+			fmt.Fprintf(e.stdout, "password: %s\n", pw)
+		}
+		return nil
+	})
+}
+
+func userList(e *env) error {
+	domain := ""
+	if len(e.args) > 1 {
+		return usagef("name at most one domain")
+	} else if len(e.args) == 1 {
+		domain = e.args[0]
+	}
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		as, err := st.Accounts(e.ctx, domain)
+		if err != nil {
+			return err
+		}
+		views := make([]accountView, 0, len(as))
+		for _, a := range as {
+			views = append(views, viewOf(a))
+		}
+		if e.json {
+			return e.printJSON(views)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ADDRESS\tPOP3\tIMAP\tQUOTA\tFLAGS")
+		for _, v := range views {
+			var flags []string
+			if v.Admin {
+				flags = append(flags, "admin")
+			}
+			if v.Disabled {
+				flags = append(flags, "disabled")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Address, onOff(v.Settings.POP3Enabled), onOff(v.Settings.IMAPEnabled),
+				formatQuota(v.Quota), strings.Join(flags, ","))
+		}
+		return tw.Flush()
+	})
+}
+
+func userShow(e *env) error {
+	if len(e.args) != 1 {
+		return usagef("name one address")
+	}
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		a, err := st.AccountByAddress(e.ctx, e.args[0])
+		if err != nil {
+			return err
+		}
+		v := viewOf(a)
+		if v.Aliases, err = st.AliasesOf(e.ctx, a.ID); err != nil {
+			return err
+		}
+		u, err := st.Usage(e.ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		v.Usage = &u
+		if e.json {
+			return e.printJSON(v)
+		}
+		s := a.Settings
+		fmt.Fprintf(e.stdout, "address:        %s\n", a.Address)
+		fmt.Fprintf(e.stdout, "aliases:        %s\n", orNone(strings.Join(v.Aliases, ", ")))
+		fmt.Fprintf(e.stdout, "admin:          %s\n", yesNo(a.Admin))
+		fmt.Fprintf(e.stdout, "disabled:       %s\n", yesNo(a.Disabled))
+		fmt.Fprintf(e.stdout, "usage:          %s in %d messages (quota %s)\n", formatSize(u.Bytes), u.Messages, formatQuota(a.QuotaBytes))
+		fmt.Fprintf(e.stdout, "pop3:           %s\n", onOff(s.POP3Enabled))
+		fmt.Fprintf(e.stdout, "pop3 folders:   %s\n", orNone(strings.Join(s.POP3Folders, ", "), "INBOX"))
+		fmt.Fprintf(e.stdout, "pop3 mark seen: %s\n", onOff(s.POP3MarkSeen))
+		since := "all mail"
+		if !s.POP3Since.IsZero() {
+			since = "mail since " + s.POP3Since.Format(time.RFC3339)
+		}
+		fmt.Fprintf(e.stdout, "pop3 serves:    %s\n", since)
+		fmt.Fprintf(e.stdout, "pop3 delete:    %s\n", orNone(string(s.POP3Delete), string(store.POP3DeleteTrash)))
+		fmt.Fprintf(e.stdout, "imap:           %s\n", onOff(s.IMAPEnabled))
+		fmt.Fprintf(e.stdout, "login policy:   %s\n", orNone(string(s.LoginPolicy), "server default"))
+		return nil
+	})
+}
+
+func userRemove(e *env) error {
+	if len(e.args) != 1 {
+		return usagef("name one address")
+	}
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		a, err := st.AccountByAddress(e.ctx, e.args[0])
+		if err != nil {
+			return err
+		}
+		if err := st.DeleteAccount(e.ctx, a.ID); err != nil {
+			return err
+		}
+		return e.done(map[string]string{"removed": a.Address}, "account "+a.Address+" removed with its mail")
+	})
+}
+
+func userPasswd(e *env, passwordStdin bool) error {
+	if len(e.args) != 1 {
+		return usagef("name one address")
+	}
+	pw, hash, generated, err := e.newPassword(passwordStdin)
+	if err != nil {
+		return err
+	}
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		a, err := st.AccountByAddress(e.ctx, e.args[0])
+		if err != nil {
+			return err
+		}
+		a.PasswordHash = hash
+		if err := st.UpdateAccount(e.ctx, a); err != nil {
+			return err
+		}
+		out := map[string]string{"address": a.Address}
+		text := "password of " + a.Address + " changed"
+		if generated {
+			out["password"] = pw
+			text += "\npassword: " + pw
+		}
+		return e.done(out, text)
+	})
+}
+
+// userSettingsFlags are the options of "user set". Empty means unchanged.
+type userSettingsFlags struct {
+	pop3, imap, markSeen, since, del, folders, policy, quota, disabled, admin string
+}
+
+func (f *userSettingsFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.pop3, "pop3", "", "on|off: POP3 access")
+	fs.StringVar(&f.imap, "imap", "", "on|off: IMAP access")
+	fs.StringVar(&f.markSeen, "pop3-mark-seen", "", "on|off: mark messages read when a POP3 client downloads them")
+	fs.StringVar(&f.since, "pop3-since", "", "all|now|RFC3339 time: serve all mail over POP3, or only mail arriving from then on")
+	fs.StringVar(&f.del, "pop3-delete", "", "trash|keep|delete: what a POP3 DELE does")
+	fs.StringVar(&f.folders, "pop3-folders", "", "comma-separated folders POP3 serves (e.g. INBOX,Spam)")
+	fs.StringVar(&f.policy, "login-policy", "", "default|secure|plaintext: may passwords travel without TLS")
+	fs.StringVar(&f.quota, "quota", "", "mailbox size limit, e.g. 2GiB; 0 = unlimited")
+	fs.StringVar(&f.disabled, "disabled", "", "on|off: refuse every login and delivery")
+	fs.StringVar(&f.admin, "admin", "", "on|off: the account may use the admin pages")
+}
+
+// parseOnOff reads on/off (and yes/no, true/false) into *dst.
+func parseOnOff(name, v string, dst *bool) error {
+	switch strings.ToLower(v) {
+	case "":
+		return nil
+	case "on", "yes", "true", "1":
+		*dst = true
+	case "off", "no", "false", "0":
+		*dst = false
+	default:
+		return usagef("--%s: want on or off, not %q", name, v)
+	}
+	return nil
+}
+
+// apply changes a according to the flags.
+func (f *userSettingsFlags) apply(a *store.Account, now time.Time) error {
+	s := &a.Settings
+	for _, b := range []struct {
+		name, v string
+		dst     *bool
+	}{{"pop3", f.pop3, &s.POP3Enabled}, {"imap", f.imap, &s.IMAPEnabled}, {"pop3-mark-seen", f.markSeen, &s.POP3MarkSeen},
+		{"disabled", f.disabled, &a.Disabled}, {"admin", f.admin, &a.Admin}} {
+		if err := parseOnOff(b.name, b.v, b.dst); err != nil {
+			return err
+		}
+	}
+	switch v := strings.ToLower(f.since); v {
+	case "":
+	case "all":
+		s.POP3Since = time.Time{}
+	case "now":
+		s.POP3Since = now.UTC().Truncate(time.Second)
+	default:
+		t, err := time.Parse(time.RFC3339, f.since)
+		if err != nil {
+			return usagef("--pop3-since: want all, now or a time like 2026-01-02T15:04:05Z, not %q", f.since)
+		}
+		s.POP3Since = t.UTC()
+	}
+	switch v := store.POP3DeleteAction(strings.ToLower(f.del)); v {
+	case "":
+	case store.POP3DeleteTrash, store.POP3DeleteKeep, store.POP3DeleteExpunge:
+		s.POP3Delete = v
+	default:
+		return usagef("--pop3-delete: want trash, keep or delete, not %q", f.del)
+	}
+	if f.folders != "" {
+		var names []string
+		for _, n := range strings.Split(f.folders, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				names = append(names, n)
+			}
+		}
+		s.POP3Folders = names
+	}
+	switch v := strings.ToLower(f.policy); v {
+	case "":
+	case "default":
+		s.LoginPolicy = store.PolicyDefault
+	case string(store.PolicySecure), string(store.PolicyPlaintext):
+		s.LoginPolicy = store.LoginPolicy(v)
+	default:
+		return usagef("--login-policy: want default, secure or plaintext, not %q", f.policy)
+	}
+	if f.quota != "" {
+		q, err := parseSize(f.quota)
+		if err != nil {
+			return usagef("--quota: %v", err)
+		}
+		a.QuotaBytes = q
+	}
+	return nil
+}
+
+func userSet(e *env, f *userSettingsFlags) error {
+	if len(e.args) != 1 {
+		return usagef("name one address")
+	}
+	if *f == (userSettingsFlags{}) {
+		return usagef("nothing to change: give at least one setting")
+	}
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		a, err := st.AccountByAddress(e.ctx, e.args[0])
+		if err != nil {
+			return err
+		}
+		if err := f.apply(&a, time.Now()); err != nil {
+			return err
+		}
+		for _, name := range a.Settings.POP3Folders {
+			if _, err := st.Folder(e.ctx, a.ID, name); err != nil {
+				return fmt.Errorf("--pop3-folders: %s has no folder %q", a.Address, name)
+			}
+		}
+		if err := st.UpdateAccount(e.ctx, a); err != nil {
+			return err
+		}
+		return e.done(viewOf(a), "settings of "+a.Address+" changed; they apply from the next login")
+	})
+}
+
+func aliasAdd(e *env) error {
+	if len(e.args) < 2 {
+		return usagef("name an alias and at least one target account")
+	}
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		var ids []int64
+		for _, t := range e.args[1:] {
+			a, err := st.AccountByAddress(e.ctx, t)
+			if err != nil {
+				return fmt.Errorf("target %s: %w", t, err)
+			}
+			ids = append(ids, a.ID)
+		}
+		al, err := st.CreateAlias(e.ctx, e.args[0], ids)
+		if err != nil {
+			return err
+		}
+		return e.done(al, fmt.Sprintf("alias %s → %s added", al.Address, strings.Join(al.TargetAddresses, ", ")))
+	})
+}
+
+func aliasList(e *env) error {
+	domain := ""
+	if len(e.args) > 1 {
+		return usagef("name at most one domain")
+	} else if len(e.args) == 1 {
+		domain = e.args[0]
+	}
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		als, err := st.Aliases(e.ctx, domain)
+		if err != nil {
+			return err
+		}
+		if e.json {
+			return e.printJSON(nonNil(als))
+		}
+		for _, al := range als {
+			fmt.Fprintf(e.stdout, "%s → %s\n", al.Address, strings.Join(al.TargetAddresses, ", "))
+		}
+		return nil
+	})
+}
+
+func aliasRemove(e *env) error {
+	if len(e.args) != 1 {
+		return usagef("name one alias")
+	}
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		if err := st.DeleteAlias(e.ctx, e.args[0]); err != nil {
+			return err
+		}
+		return e.done(map[string]string{"removed": e.args[0]}, "alias "+e.args[0]+" removed")
+	})
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// orNone returns s, or the first fallback (default "none") when s is empty.
+func orNone(s string, fallback ...string) string {
+	if s != "" {
+		return s
+	}
+	if len(fallback) > 0 {
+		return fallback[0]
+	}
+	return "none"
+}
+
+// parseSize reads a byte count as the config file does: a number of bytes
+// or one with a unit such as 2GiB.
+func parseSize(s string) (int64, error) {
+	var sz config.Size
+	if err := sz.UnmarshalText([]byte(strings.TrimSpace(s))); err != nil {
+		return 0, err
+	}
+	if sz < 0 {
+		return 0, fmt.Errorf("bad size %q: negative", s)
+	}
+	return sz.Bytes(), nil
+}
+
+// formatQuota prints a quota: 0 means unlimited.
+func formatQuota(n int64) string {
+	if n == 0 {
+		return "unlimited"
+	}
+	return formatSize(n)
+}
+
+// formatSize prints bytes with a binary unit.
+func formatSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,559 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// unix turns a time into stored seconds; the zero time is 0.
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// fromUnix is unix's inverse.
+func fromUnix(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(n, 0).UTC()
+}
+
+// isUnique reports a UNIQUE or PRIMARY KEY constraint failure.
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// notFound maps sql.ErrNoRows to store.ErrNotFound with context.
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// CreateDomain implements store.Store.
+func (s *Store) CreateDomain(ctx context.Context, name string) (store.Domain, error) {
+	n, err := store.CanonicalDomain(name)
+	if err != nil {
+		return store.Domain{}, err
+	}
+	d := store.Domain{Name: n, CreatedAt: time.Now().UTC().Truncate(time.Second)}
+	err = s.update(ctx, func(w *wtx) error {
+		_, err := w.exec("INSERT INTO domains (name, created_at) VALUES ($1, $2)", n, unix(d.CreatedAt))
+		if isUnique(err) {
+			return fmt.Errorf("domain %s: %w", n, store.ErrExists)
+		}
+		return err
+	})
+	if err != nil {
+		return store.Domain{}, fmt.Errorf("create domain: %w", err)
+	}
+	return d, nil
+}
+
+// Domain implements store.Store.
+func (s *Store) Domain(ctx context.Context, name string) (store.Domain, error) {
+	if err := s.checkOpen(); err != nil {
+		return store.Domain{}, err
+	}
+	n, err := store.CanonicalDomain(name)
+	if err != nil {
+		return store.Domain{}, fmt.Errorf("domain %q: %w", name, store.ErrNotFound)
+	}
+	var d store.Domain
+	var created int64
+	err = s.read.QueryRowContext(ctx, "SELECT name, catch_all, created_at FROM domains WHERE name = $1", n).
+		Scan(&d.Name, &d.CatchAll, &created)
+	if err != nil {
+		return store.Domain{}, notFound(err, "domain "+n)
+	}
+	d.CreatedAt = fromUnix(created)
+	return d, nil
+}
+
+// Domains implements store.Store.
+func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, "SELECT name, catch_all, created_at FROM domains ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Domain
+	for rows.Next() {
+		var d store.Domain
+		var created int64
+		if err := rows.Scan(&d.Name, &d.CatchAll, &created); err != nil {
+			return nil, fmt.Errorf("list domains: %w", err)
+		}
+		d.CreatedAt = fromUnix(created)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// UpdateDomain implements store.Store.
+func (s *Store) UpdateDomain(ctx context.Context, d store.Domain) error {
+	n, err := store.CanonicalDomain(d.Name)
+	if err != nil {
+		return err
+	}
+	catchAll := ""
+	if d.CatchAll != "" {
+		if catchAll, _, _, err = store.CanonicalAddress(d.CatchAll); err != nil {
+			return fmt.Errorf("catch-all: %w", err)
+		}
+	}
+	return s.update(ctx, func(w *wtx) error {
+		res, err := w.exec("UPDATE domains SET catch_all = $1 WHERE name = $2", catchAll, n)
+		if err != nil {
+			return fmt.Errorf("update domain %s: %w", n, err)
+		}
+		if k, _ := res.RowsAffected(); k == 0 {
+			return fmt.Errorf("domain %s: %w", n, store.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// DeleteDomain implements store.Store.
+func (s *Store) DeleteDomain(ctx context.Context, name string) error {
+	n, err := store.CanonicalDomain(name)
+	if err != nil {
+		return fmt.Errorf("domain %q: %w", name, store.ErrNotFound)
+	}
+	return s.update(ctx, func(w *wtx) error {
+		var used int
+		if err := w.queryRow(`SELECT (SELECT count(*) FROM accounts WHERE domain = $1) +
+			(SELECT count(*) FROM aliases WHERE domain = $1)`, n).Scan(&used); err != nil {
+			return fmt.Errorf("delete domain %s: %w", n, err)
+		}
+		if used > 0 {
+			return fmt.Errorf("delete domain %s: it still has accounts or aliases: %w", n, store.ErrInvalid)
+		}
+		res, err := w.exec("DELETE FROM domains WHERE name = $1", n)
+		if err != nil {
+			return fmt.Errorf("delete domain %s: %w", n, err)
+		}
+		if k, _ := res.RowsAffected(); k == 0 {
+			return fmt.Errorf("domain %s: %w", n, store.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+const accountColumns = `id, address, domain, password_hash, quota_bytes, quota_messages,
+	disabled, admin, settings, created_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanAccount(r scanner) (store.Account, error) {
+	var a store.Account
+	var settings string
+	var created int64
+	if err := r.Scan(&a.ID, &a.Address, &a.Domain, &a.PasswordHash, &a.QuotaBytes, &a.QuotaMessages,
+		&a.Disabled, &a.Admin, &settings, &created); err != nil {
+		return a, err
+	}
+	a.CreatedAt = fromUnix(created)
+	a.Settings = store.DefaultSettings()
+	if err := json.Unmarshal([]byte(settings), &a.Settings); err != nil {
+		return a, fmt.Errorf("account %s: bad settings: %w", a.Address, err)
+	}
+	return a, nil
+}
+
+// CreateAccount implements store.Store.
+func (s *Store) CreateAccount(ctx context.Context, na store.NewAccount) (store.Account, error) {
+	addr, _, domain, err := store.CanonicalAddress(na.Address)
+	if err != nil {
+		return store.Account{}, fmt.Errorf("create account: %w", err)
+	}
+	settings, err := json.Marshal(na.Settings)
+	if err != nil {
+		return store.Account{}, fmt.Errorf("create account: %w", err)
+	}
+	a := store.Account{
+		Address: addr, Domain: domain, PasswordHash: na.PasswordHash,
+		QuotaBytes: na.QuotaBytes, QuotaMessages: na.QuotaMessages, Admin: na.Admin,
+		Settings: na.Settings, CreatedAt: time.Now().UTC().Truncate(time.Second),
+	}
+	err = s.update(ctx, func(w *wtx) error {
+		var n int
+		if err := w.queryRow("SELECT count(*) FROM domains WHERE name = $1", domain).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("domain %s is not a local domain: %w", domain, store.ErrNotFound)
+		}
+		if err := w.queryRow("SELECT count(*) FROM aliases WHERE address = $1", addr).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%s is an alias: %w", addr, store.ErrExists)
+		}
+		err := w.queryRow(`INSERT INTO accounts (address, domain, password_hash, quota_bytes, quota_messages, admin, settings, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			addr, domain, na.PasswordHash, na.QuotaBytes, na.QuotaMessages, na.Admin, string(settings), unix(a.CreatedAt)).Scan(&a.ID)
+		if isUnique(err) {
+			return fmt.Errorf("account %s: %w", addr, store.ErrExists)
+		}
+		if err != nil {
+			return err
+		}
+		for _, sf := range store.StandardFolders {
+			if _, err := insertFolder(w, a.ID, sf.Name, sf.Role); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Account{}, fmt.Errorf("create account: %w", err)
+	}
+	return a, nil
+}
+
+// Account implements store.Store.
+func (s *Store) Account(ctx context.Context, id int64) (store.Account, error) {
+	if err := s.checkOpen(); err != nil {
+		return store.Account{}, err
+	}
+	a, err := scanAccount(s.read.QueryRowContext(ctx, "SELECT "+accountColumns+" FROM accounts WHERE id = $1", id))
+	if err != nil {
+		return a, notFound(err, fmt.Sprintf("account %d", id))
+	}
+	return a, nil
+}
+
+// AccountByAddress implements store.Store.
+func (s *Store) AccountByAddress(ctx context.Context, addr string) (store.Account, error) {
+	if err := s.checkOpen(); err != nil {
+		return store.Account{}, err
+	}
+	canon, _, _, err := store.CanonicalAddress(addr)
+	if err != nil {
+		return store.Account{}, fmt.Errorf("account %q: %w", addr, store.ErrNotFound)
+	}
+	a, err := scanAccount(s.read.QueryRowContext(ctx, "SELECT "+accountColumns+" FROM accounts WHERE address = $1", canon))
+	if err != nil {
+		return a, notFound(err, "account "+canon)
+	}
+	return a, nil
+}
+
+// Accounts implements store.Store.
+func (s *Store) Accounts(ctx context.Context, domain string) ([]store.Account, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	q := "SELECT " + accountColumns + " FROM accounts"
+	var args []any
+	if domain != "" {
+		d, err := store.CanonicalDomain(domain)
+		if err != nil {
+			return nil, err
+		}
+		q += " WHERE domain = $1"
+		args = append(args, d)
+	}
+	rows, err := s.read.QueryContext(ctx, q+" ORDER BY address", args...)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list accounts: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// UpdateAccount implements store.Store.
+func (s *Store) UpdateAccount(ctx context.Context, a store.Account) error {
+	settings, err := json.Marshal(a.Settings)
+	if err != nil {
+		return fmt.Errorf("update account: %w", err)
+	}
+	return s.update(ctx, func(w *wtx) error {
+		res, err := w.exec(`UPDATE accounts SET password_hash = $1, quota_bytes = $2, quota_messages = $3,
+			disabled = $4, admin = $5, settings = $6 WHERE id = $7`,
+			a.PasswordHash, a.QuotaBytes, a.QuotaMessages, a.Disabled, a.Admin, string(settings), a.ID)
+		if err != nil {
+			return fmt.Errorf("update account %d: %w", a.ID, err)
+		}
+		if k, _ := res.RowsAffected(); k == 0 {
+			return fmt.Errorf("account %d: %w", a.ID, store.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// DeleteAccount implements store.Store.
+func (s *Store) DeleteAccount(ctx context.Context, id int64) error {
+	return s.update(ctx, func(w *wtx) error {
+		bodies, err := bodiesOf(w, "account_id = $1", id)
+		if err != nil {
+			return err
+		}
+		res, err := w.exec("DELETE FROM accounts WHERE id = $1", id)
+		if err != nil {
+			return fmt.Errorf("delete account %d: %w", id, err)
+		}
+		if k, _ := res.RowsAffected(); k == 0 {
+			return fmt.Errorf("account %d: %w", id, store.ErrNotFound)
+		}
+		// Messages and folders went with the account (ON DELETE CASCADE);
+		// remove the bodies nobody refers to any more.
+		return dropBodies(w, bodies)
+	})
+}
+
+// CreateAlias implements store.Store.
+func (s *Store) CreateAlias(ctx context.Context, address string, targets []int64) (store.Alias, error) {
+	addr, _, domain, err := store.CanonicalAddress(address)
+	if err != nil {
+		return store.Alias{}, fmt.Errorf("create alias: %w", err)
+	}
+	if len(targets) == 0 {
+		return store.Alias{}, fmt.Errorf("create alias %s: no targets: %w", addr, store.ErrInvalid)
+	}
+	al := store.Alias{Address: addr}
+	err = s.update(ctx, func(w *wtx) error {
+		var n int
+		if err := w.queryRow("SELECT count(*) FROM domains WHERE name = $1", domain).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("domain %s is not a local domain: %w", domain, store.ErrInvalid)
+		}
+		if err := w.queryRow("SELECT (SELECT count(*) FROM accounts WHERE address = $1) + (SELECT count(*) FROM aliases WHERE address = $1)", addr).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%s: %w", addr, store.ErrExists)
+		}
+		al.Targets, al.TargetAddresses = nil, nil
+		seen := map[int64]bool{}
+		for _, t := range targets {
+			if seen[t] {
+				continue
+			}
+			seen[t] = true
+			var ta string
+			if err := w.queryRow("SELECT address FROM accounts WHERE id = $1", t).Scan(&ta); err != nil {
+				return notFound(err, fmt.Sprintf("alias target %d", t))
+			}
+			if _, err := w.exec("INSERT INTO aliases (address, domain, account_id) VALUES ($1, $2, $3)", addr, domain, t); err != nil {
+				return err
+			}
+			al.Targets = append(al.Targets, t)
+			al.TargetAddresses = append(al.TargetAddresses, ta)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Alias{}, fmt.Errorf("create alias: %w", err)
+	}
+	return al, nil
+}
+
+// Aliases implements store.Store.
+func (s *Store) Aliases(ctx context.Context, domain string) ([]store.Alias, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	q := `SELECT al.address, al.account_id, a.address FROM aliases al JOIN accounts a ON a.id = al.account_id`
+	var args []any
+	if domain != "" {
+		d, err := store.CanonicalDomain(domain)
+		if err != nil {
+			return nil, err
+		}
+		q += " WHERE al.domain = $1"
+		args = append(args, d)
+	}
+	rows, err := s.read.QueryContext(ctx, q+" ORDER BY al.address, a.address", args...)
+	if err != nil {
+		return nil, fmt.Errorf("list aliases: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Alias
+	for rows.Next() {
+		var addr, target string
+		var id int64
+		if err := rows.Scan(&addr, &id, &target); err != nil {
+			return nil, fmt.Errorf("list aliases: %w", err)
+		}
+		if len(out) == 0 || out[len(out)-1].Address != addr {
+			out = append(out, store.Alias{Address: addr})
+		}
+		al := &out[len(out)-1]
+		al.Targets = append(al.Targets, id)
+		al.TargetAddresses = append(al.TargetAddresses, target)
+	}
+	return out, rows.Err()
+}
+
+// DeleteAlias implements store.Store.
+func (s *Store) DeleteAlias(ctx context.Context, address string) error {
+	addr, _, _, err := store.CanonicalAddress(address)
+	if err != nil {
+		return fmt.Errorf("alias %q: %w", address, store.ErrNotFound)
+	}
+	return s.update(ctx, func(w *wtx) error {
+		res, err := w.exec("DELETE FROM aliases WHERE address = $1", addr)
+		if err != nil {
+			return fmt.Errorf("delete alias %s: %w", addr, err)
+		}
+		if k, _ := res.RowsAffected(); k == 0 {
+			return fmt.Errorf("alias %s: %w", addr, store.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// AliasesOf implements store.Store.
+func (s *Store) AliasesOf(ctx context.Context, accountID int64) ([]string, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, "SELECT address FROM aliases WHERE account_id = $1 ORDER BY address", accountID)
+	if err != nil {
+		return nil, fmt.Errorf("aliases of %d: %w", accountID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, fmt.Errorf("aliases of %d: %w", accountID, err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// ResolveAddress implements store.Store.
+func (s *Store) ResolveAddress(ctx context.Context, address string) ([]int64, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	addr, _, _, err := store.CanonicalAddress(address)
+	if err != nil {
+		return nil, fmt.Errorf("address %q: %w", address, store.ErrNotFound)
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM accounts WHERE address = $1
+		UNION SELECT account_id FROM aliases WHERE address = $1`, addr)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", addr, err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("resolve %s: %w", addr, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", addr, err)
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("address %s: %w", addr, store.ErrNotFound)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids, nil
+}
+
+// CreateAppPassword implements store.Store.
+func (s *Store) CreateAppPassword(ctx context.Context, p store.AppPassword) (store.AppPassword, error) {
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = time.Now().UTC().Truncate(time.Second)
+	}
+	err := s.update(ctx, func(w *wtx) error {
+		err := w.queryRow(`INSERT INTO app_passwords (account_id, name, hash, protocols, created_at)
+			VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+			p.AccountID, p.Name, p.Hash, strings.Join(p.Protocols, " "), unix(p.CreatedAt)).Scan(&p.ID)
+		if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+			return fmt.Errorf("account %d: %w", p.AccountID, store.ErrNotFound)
+		}
+		return err
+	})
+	if err != nil {
+		return store.AppPassword{}, fmt.Errorf("create app password: %w", err)
+	}
+	return p, nil
+}
+
+// AppPasswords implements store.Store.
+func (s *Store) AppPasswords(ctx context.Context, accountID int64) ([]store.AppPassword, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT id, account_id, name, hash, protocols, created_at, last_used
+		FROM app_passwords WHERE account_id = $1 ORDER BY id`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("list app passwords: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AppPassword
+	for rows.Next() {
+		var p store.AppPassword
+		var protos string
+		var created, used int64
+		if err := rows.Scan(&p.ID, &p.AccountID, &p.Name, &p.Hash, &protos, &created, &used); err != nil {
+			return nil, fmt.Errorf("list app passwords: %w", err)
+		}
+		p.Protocols = strings.Fields(protos)
+		p.CreatedAt, p.LastUsed = fromUnix(created), fromUnix(used)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// DeleteAppPassword implements store.Store.
+func (s *Store) DeleteAppPassword(ctx context.Context, accountID, id int64) error {
+	return s.update(ctx, func(w *wtx) error {
+		res, err := w.exec("DELETE FROM app_passwords WHERE id = $1 AND account_id = $2", id, accountID)
+		if err != nil {
+			return fmt.Errorf("delete app password: %w", err)
+		}
+		if k, _ := res.RowsAffected(); k == 0 {
+			return fmt.Errorf("app password %d: %w", id, store.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// TouchAppPassword implements store.Store.
+func (s *Store) TouchAppPassword(ctx context.Context, id int64, at time.Time) error {
+	return s.update(ctx, func(w *wtx) error {
+		res, err := w.exec("UPDATE app_passwords SET last_used = $1 WHERE id = $2", unix(at), id)
+		if err != nil {
+			return fmt.Errorf("touch app password: %w", err)
+		}
+		if k, _ := res.RowsAffected(); k == 0 {
+			return fmt.Errorf("app password %d: %w", id, store.ErrNotFound)
+		}
+		return nil
+	})
+}

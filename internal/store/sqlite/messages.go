@@ -1,0 +1,761 @@
+package sqlite
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"iter"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pochta-mail/pochta/internal/mimeparse"
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+const messageColumns = "id, account_id, folder_id, uid, modseq, flags, internal_date, size, body_id, pop3_hidden"
+
+func scanMessage(r scanner) (store.Message, error) {
+	var m store.Message
+	var flags string
+	var date int64
+	err := r.Scan(&m.ID, &m.AccountID, &m.FolderID, &m.UID, &m.ModSeq, &flags, &date, &m.Size, &m.BodyID, &m.POP3Hidden)
+	m.Flags = strings.Fields(flags)
+	m.InternalDate = fromUnix(date)
+	return m, err
+}
+
+// uidList encodes UIDs as a JSON array for `IN (SELECT value FROM
+// json_each($n))`, which keeps statements fixed whatever the set size.
+func uidList(uids []uint32) string {
+	b, _ := json.Marshal(uids)
+	if len(uids) == 0 {
+		return "[]"
+	}
+	return string(b)
+}
+
+func idList(ids []int64) string {
+	if len(ids) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(ids)
+	return string(b)
+}
+
+// flagBits gives the seen and deleted columns kept for fast counts.
+func flagBits(flags []string) (seen, deleted bool) {
+	for _, f := range flags {
+		switch f {
+		case store.FlagSeen:
+			seen = true
+		case store.FlagDeleted:
+			deleted = true
+		}
+	}
+	return
+}
+
+// folderForUpdate reads a folder inside a write transaction.
+func folderForUpdate(w *wtx, folderID int64) (store.Folder, error) {
+	f, err := scanFolder(w.queryRow("SELECT "+folderColumns+" FROM folders WHERE id = $1", folderID))
+	if err != nil {
+		return f, notFound(err, fmt.Sprintf("folder %d", folderID))
+	}
+	return f, nil
+}
+
+// nextModSeq raises a folder's highest mod-sequence by one and returns it.
+func nextModSeq(w *wtx, folderID int64) (uint64, error) {
+	var m uint64
+	err := w.queryRow("UPDATE folders SET highest_modseq = highest_modseq + 1 WHERE id = $1 RETURNING highest_modseq", folderID).Scan(&m)
+	if err != nil {
+		return 0, fmt.Errorf("next mod-sequence: %w", err)
+	}
+	return m, nil
+}
+
+// allocUIDs reserves n consecutive UIDs in a folder and returns the first.
+func allocUIDs(w *wtx, folderID int64, n int) (uint32, error) {
+	var next uint32
+	err := w.queryRow("UPDATE folders SET uid_next = uid_next + $1 WHERE id = $2 RETURNING uid_next", n, folderID).Scan(&next)
+	if err != nil {
+		return 0, fmt.Errorf("allocate UIDs: %w", err)
+	}
+	return next - uint32(n), nil
+}
+
+// checkQuota fails with ErrQuotaExceeded when adding bytes and count would
+// take an account over its quota.
+func checkQuota(w *wtx, accountID, bytes, count int64) error {
+	var used, usedN, quota, quotaN int64
+	err := w.queryRow("SELECT used_bytes, used_messages, quota_bytes, quota_messages FROM accounts WHERE id = $1", accountID).
+		Scan(&used, &usedN, &quota, &quotaN)
+	if err != nil {
+		return notFound(err, fmt.Sprintf("account %d", accountID))
+	}
+	if (quota > 0 && used+bytes > quota) || (quotaN > 0 && usedN+count > quotaN) {
+		return fmt.Errorf("account %d uses %d of %d bytes and %d of %d messages: %w",
+			accountID, used, quota, usedN, quotaN, store.ErrQuotaExceeded)
+	}
+	return nil
+}
+
+// addUsage changes an account's usage counters.
+func addUsage(w *wtx, accountID, bytes, count int64) error {
+	_, err := w.exec("UPDATE accounts SET used_bytes = used_bytes + $1, used_messages = used_messages + $2 WHERE id = $3",
+		bytes, count, accountID)
+	if err != nil {
+		return fmt.Errorf("update usage: %w", err)
+	}
+	return nil
+}
+
+// Deliver implements store.Store.
+func (s *Store) Deliver(ctx context.Context, d store.Delivery) (store.Message, error) {
+	if err := s.checkOpen(); err != nil {
+		return store.Message{}, err
+	}
+	body, err := s.blobs.writeBody(d.Body, mimeparse.NormalizeCRLF)
+	if err != nil {
+		return store.Message{}, fmt.Errorf("deliver: %w", err)
+	}
+	size := body.size
+	var syncDirs []string
+	if body.key != "" {
+		syncDirs = append(syncDirs, s.blobs.dir(body.key))
+	}
+	// removeFile undoes a file write when the delivery fails.
+	removeFile := func() {
+		if body.key != "" {
+			s.blobs.remove(body.key)
+		}
+	}
+	parsed, err := s.parseBody(body)
+	if err != nil {
+		removeFile()
+		return store.Message{}, fmt.Errorf("deliver: %w", err)
+	}
+	headers := strings.ToLower(parsed.Text.Headers)
+	text := strings.ToLower(parsed.Text.Body)
+	parsed.Text = mimeparse.SearchText{}
+	structure, err := json.Marshal(parsed)
+	if err != nil {
+		removeFile()
+		return store.Message{}, fmt.Errorf("deliver: encode structure: %w", err)
+	}
+	m := store.Message{
+		AccountID: d.AccountID, Flags: store.NormalizeFlags(d.Flags),
+		InternalDate: d.InternalDate, Size: size,
+	}
+	if m.InternalDate.IsZero() {
+		m.InternalDate = time.Now()
+	}
+	m.InternalDate = m.InternalDate.UTC().Truncate(time.Second)
+	seen, deleted := flagBits(m.Flags)
+	err = s.update(ctx, func(w *wtx) error {
+		folderID := d.FolderID
+		if folderID == 0 {
+			if err := w.queryRow("SELECT id FROM folders WHERE account_id = $1 AND role = 'inbox'", d.AccountID).Scan(&folderID); err != nil {
+				return notFound(err, fmt.Sprintf("inbox of account %d", d.AccountID))
+			}
+		}
+		f, err := folderForUpdate(w, folderID)
+		if err != nil {
+			return err
+		}
+		if f.AccountID != d.AccountID {
+			return fmt.Errorf("folder %d is not account %d's: %w", folderID, d.AccountID, store.ErrInvalid)
+		}
+		if !d.IgnoreQuota {
+			if err := checkQuota(w, d.AccountID, size, 1); err != nil {
+				return err
+			}
+		}
+		if err := w.queryRow("INSERT INTO bodies (blob, data, size, structure) VALUES ($1, $2, $3, $4) RETURNING id",
+			body.key, body.data, size, structure).Scan(&m.BodyID); err != nil {
+			return fmt.Errorf("insert body: %w", err)
+		}
+		w.index(m.BodyID, headers, text)
+		if m.UID, err = allocUIDs(w, folderID, 1); err != nil {
+			return err
+		}
+		if m.ModSeq, err = nextModSeq(w, folderID); err != nil {
+			return err
+		}
+		m.FolderID = folderID
+		if err := w.queryRow(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+			d.AccountID, folderID, m.UID, m.ModSeq, strings.Join(m.Flags, " "), seen, deleted, unix(m.InternalDate), size, m.BodyID).Scan(&m.ID); err != nil {
+			return fmt.Errorf("insert message: %w", err)
+		}
+		if err := addUsage(w, d.AccountID, size, 1); err != nil {
+			return err
+		}
+		w.publish(store.Event{AccountID: d.AccountID, FolderID: folderID, ModSeq: m.ModSeq, Kind: store.EventNewMessages})
+		return nil
+	}, syncDirs...)
+	if err != nil {
+		removeFile()
+		return store.Message{}, fmt.Errorf("deliver: %w", err)
+	}
+	return m, nil
+}
+
+// parseBody parses a freshly written body.
+func (s *Store) parseBody(b storedBody) (*mimeparse.Message, error) {
+	var r io.Reader = bytes.NewReader(b.data)
+	if b.key != "" {
+		f, err := s.blobs.open(b.key)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = bufio.NewReaderSize(f, 64<<10)
+	}
+	m, err := mimeparse.Parse(r)
+	if err != nil {
+		return nil, fmt.Errorf("parse body: %w", err)
+	}
+	return m, nil
+}
+
+// Messages implements store.Store.
+func (s *Store) Messages(ctx context.Context, folderID int64) iter.Seq2[store.Message, error] {
+	return func(yield func(store.Message, error) bool) {
+		if err := s.checkOpen(); err != nil {
+			yield(store.Message{}, err)
+			return
+		}
+		rows, err := s.read.QueryContext(ctx, "SELECT "+messageColumns+" FROM messages WHERE folder_id = $1 ORDER BY uid", folderID)
+		if err != nil {
+			yield(store.Message{}, fmt.Errorf("list messages: %w", err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				yield(m, fmt.Errorf("list messages: %w", err))
+				return
+			}
+			if !yield(m, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(store.Message{}, fmt.Errorf("list messages: %w", err))
+		}
+	}
+}
+
+// MessagesByUID implements store.Store.
+func (s *Store) MessagesByUID(ctx context.Context, folderID int64, uids []uint32) ([]store.Message, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, "SELECT "+messageColumns+
+		" FROM messages WHERE folder_id = $1 AND uid IN (SELECT value FROM json_each($2)) ORDER BY uid", folderID, uidList(uids))
+	if err != nil {
+		return nil, fmt.Errorf("messages by UID: %w", err)
+	}
+	return collectMessages(rows)
+}
+
+type rowsLike interface {
+	Next() bool
+	Scan(...any) error
+	Close() error
+	Err() error
+}
+
+func collectMessages(rows rowsLike) ([]store.Message, error) {
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read messages: %w", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read messages: %w", err)
+	}
+	return out, nil
+}
+
+// MessageByID implements store.Store.
+func (s *Store) MessageByID(ctx context.Context, id int64) (store.Message, error) {
+	if err := s.checkOpen(); err != nil {
+		return store.Message{}, err
+	}
+	m, err := scanMessage(s.read.QueryRowContext(ctx, "SELECT "+messageColumns+" FROM messages WHERE id = $1", id))
+	if err != nil {
+		return m, notFound(err, fmt.Sprintf("message %d", id))
+	}
+	return m, nil
+}
+
+// OpenBody implements store.Store.
+func (s *Store) OpenBody(ctx context.Context, m store.Message) (store.Body, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	var key string
+	var data []byte
+	var size int64
+	if err := s.read.QueryRowContext(ctx, "SELECT blob, data, size FROM bodies WHERE id = $1", m.BodyID).Scan(&key, &data, &size); err != nil {
+		return nil, notFound(err, fmt.Sprintf("body %d", m.BodyID))
+	}
+	if key == "" {
+		return inlineBody{bytes.NewReader(data)}, nil
+	}
+	if !validKey(key) {
+		return nil, fmt.Errorf("body %d: bad blob name %q", m.BodyID, key)
+	}
+	f, err := s.blobs.open(key)
+	if err != nil {
+		return nil, err
+	}
+	return fileBody{File: f, size: size}, nil
+}
+
+// Structure implements store.Store.
+func (s *Store) Structure(ctx context.Context, m store.Message) (*mimeparse.Message, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	var raw []byte
+	if err := s.read.QueryRowContext(ctx, "SELECT structure FROM bodies WHERE id = $1", m.BodyID).Scan(&raw); err != nil {
+		return nil, notFound(err, fmt.Sprintf("body %d", m.BodyID))
+	}
+	var p mimeparse.Message
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("body %d: decode structure: %w", m.BodyID, err)
+	}
+	return &p, nil
+}
+
+// messagesForUpdate reads messages of a folder inside a write transaction.
+func messagesForUpdate(w *wtx, folderID int64, uids []uint32) ([]store.Message, error) {
+	rows, err := w.QueryContext(w.ctx, "SELECT "+messageColumns+
+		" FROM messages WHERE folder_id = $1 AND uid IN (SELECT value FROM json_each($2)) ORDER BY uid", folderID, uidList(uids))
+	if err != nil {
+		return nil, fmt.Errorf("read messages: %w", err)
+	}
+	return collectMessages(rows)
+}
+
+// applyFlags computes the flags after a change.
+func applyFlags(cur []string, ch store.FlagChange) []string {
+	switch ch.Op {
+	case store.FlagsReplace:
+		return store.NormalizeFlags(ch.Flags)
+	case store.FlagsAdd:
+		return store.NormalizeFlags(append(append([]string(nil), cur...), ch.Flags...))
+	default:
+		out := make([]string, 0, len(cur))
+		rm := store.NormalizeFlags(ch.Flags)
+		for _, f := range cur {
+			if !(store.Message{Flags: rm}).HasFlag(f) {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+}
+
+// SetFlags implements store.Store.
+func (s *Store) SetFlags(ctx context.Context, folderID int64, uids []uint32, ch store.FlagChange) (store.FlagResult, error) {
+	var res store.FlagResult
+	err := s.update(ctx, func(w *wtx) error {
+		res = store.FlagResult{}
+		f, err := folderForUpdate(w, folderID)
+		if err != nil {
+			return err
+		}
+		msgs, err := messagesForUpdate(w, folderID, uids)
+		if err != nil {
+			return err
+		}
+		var modseq uint64
+		for _, m := range msgs {
+			if ch.UnchangedSince > 0 && m.ModSeq > ch.UnchangedSince {
+				res.Failed = append(res.Failed, m.UID)
+				continue
+			}
+			nf := applyFlags(m.Flags, ch)
+			if strings.Join(nf, " ") == strings.Join(m.Flags, " ") {
+				res.Changed = append(res.Changed, m)
+				continue
+			}
+			if modseq == 0 {
+				if modseq, err = nextModSeq(w, folderID); err != nil {
+					return err
+				}
+			}
+			m.Flags, m.ModSeq = nf, modseq
+			seen, deleted := flagBits(nf)
+			if _, err := w.exec("UPDATE messages SET flags = $1, seen = $2, deleted = $3, modseq = $4 WHERE id = $5",
+				strings.Join(nf, " "), seen, deleted, modseq, m.ID); err != nil {
+				return fmt.Errorf("set flags: %w", err)
+			}
+			res.Changed = append(res.Changed, m)
+		}
+		if modseq != 0 {
+			w.publish(store.Event{AccountID: f.AccountID, FolderID: folderID, ModSeq: modseq, Kind: store.EventFlags})
+		}
+		return nil
+	})
+	if err != nil {
+		return store.FlagResult{}, fmt.Errorf("set flags: %w", err)
+	}
+	return res, nil
+}
+
+// tombstone records expunged UIDs with the mod-sequence of their removal.
+func tombstone(w *wtx, folderID int64, uids []uint32, modseq uint64) error {
+	_, err := w.exec("INSERT OR REPLACE INTO expunged (folder_id, uid, modseq) SELECT $1, value, $2 FROM json_each($3)",
+		folderID, modseq, uidList(uids))
+	if err != nil {
+		return fmt.Errorf("record expunged: %w", err)
+	}
+	return nil
+}
+
+// Expunge implements store.Store.
+func (s *Store) Expunge(ctx context.Context, folderID int64, uids []uint32) ([]uint32, error) {
+	var gone []uint32
+	err := s.update(ctx, func(w *wtx) error {
+		gone = nil
+		f, err := folderForUpdate(w, folderID)
+		if err != nil {
+			return err
+		}
+		msgs, err := messagesForUpdate(w, folderID, uids)
+		if err != nil || len(msgs) == 0 {
+			return err
+		}
+		modseq, err := nextModSeq(w, folderID)
+		if err != nil {
+			return err
+		}
+		var bytes int64
+		bodies := make([]int64, 0, len(msgs))
+		for _, m := range msgs {
+			gone = append(gone, m.UID)
+			bytes += m.Size
+			bodies = append(bodies, m.BodyID)
+		}
+		if _, err := w.exec("DELETE FROM messages WHERE folder_id = $1 AND uid IN (SELECT value FROM json_each($2))", folderID, uidList(gone)); err != nil {
+			return fmt.Errorf("delete messages: %w", err)
+		}
+		if err := tombstone(w, folderID, gone, modseq); err != nil {
+			return err
+		}
+		if err := addUsage(w, f.AccountID, -bytes, -int64(len(gone))); err != nil {
+			return err
+		}
+		w.publish(store.Event{AccountID: f.AccountID, FolderID: folderID, ModSeq: modseq, Kind: store.EventExpunged})
+		return dropBodies(w, bodies)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expunge: %w", err)
+	}
+	return gone, nil
+}
+
+// dropBodies deletes the bodies among ids that no message refers to any
+// more, with their search rows; their files are removed after the commit.
+func dropBodies(w *wtx, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := w.QueryContext(w.ctx, `DELETE FROM bodies WHERE id IN (SELECT value FROM json_each($1))
+		AND NOT EXISTS (SELECT 1 FROM messages WHERE body_id = bodies.id) RETURNING id, blob`, idList(ids))
+	if err != nil {
+		return fmt.Errorf("drop bodies: %w", err)
+	}
+	var dropped []int64
+	var keys []string
+	for rows.Next() {
+		var id int64
+		var key string
+		if err := rows.Scan(&id, &key); err != nil {
+			rows.Close()
+			return fmt.Errorf("drop bodies: %w", err)
+		}
+		dropped = append(dropped, id)
+		keys = append(keys, key)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("drop bodies: %w", err)
+	}
+	if len(dropped) == 0 {
+		return nil
+	}
+	if _, err := w.exec("DELETE FROM search WHERE rowid IN (SELECT value FROM json_each($1))", idList(dropped)); err != nil {
+		return fmt.Errorf("drop search rows: %w", err)
+	}
+	blobs := w.blobs
+	w.afterCommit(func() {
+		for _, k := range keys {
+			if k != "" && validKey(k) {
+				blobs.remove(k)
+			}
+		}
+	})
+	return nil
+}
+
+// bodiesOf lists the body ids of messages matching a condition, for
+// dropBodies after a cascading delete.
+func bodiesOf(w *wtx, where string, arg any) ([]int64, error) {
+	rows, err := w.QueryContext(w.ctx, "SELECT DISTINCT body_id FROM messages WHERE "+where, arg)
+	if err != nil {
+		return nil, fmt.Errorf("list bodies: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("list bodies: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// sameAccountFolders checks that two folders exist and share an account.
+func sameAccountFolders(w *wtx, src, dst int64) (store.Folder, store.Folder, error) {
+	sf, err := folderForUpdate(w, src)
+	if err != nil {
+		return sf, store.Folder{}, err
+	}
+	df, err := folderForUpdate(w, dst)
+	if err != nil {
+		return sf, df, err
+	}
+	if sf.AccountID != df.AccountID {
+		return sf, df, fmt.Errorf("folders %d and %d belong to different accounts: %w", src, dst, store.ErrInvalid)
+	}
+	return sf, df, nil
+}
+
+// Copy implements store.Store.
+func (s *Store) Copy(ctx context.Context, src int64, uids []uint32, dst int64) ([]store.UIDPair, error) {
+	var pairs []store.UIDPair
+	err := s.update(ctx, func(w *wtx) error {
+		pairs = nil
+		_, df, err := sameAccountFolders(w, src, dst)
+		if err != nil {
+			return err
+		}
+		msgs, err := messagesForUpdate(w, src, uids)
+		if err != nil || len(msgs) == 0 {
+			return err
+		}
+		var bytes int64
+		for _, m := range msgs {
+			bytes += m.Size
+		}
+		if err := checkQuota(w, df.AccountID, bytes, int64(len(msgs))); err != nil {
+			return err
+		}
+		first, err := allocUIDs(w, dst, len(msgs))
+		if err != nil {
+			return err
+		}
+		modseq, err := nextModSeq(w, dst)
+		if err != nil {
+			return err
+		}
+		for i, m := range msgs {
+			uid := first + uint32(i)
+			seen, deleted := flagBits(m.Flags)
+			// A copy is a new message: POP3 offers it even if the
+			// original was hidden from POP3.
+			if _, err := w.exec(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				df.AccountID, dst, uid, modseq, strings.Join(m.Flags, " "), seen, deleted, unix(m.InternalDate), m.Size, m.BodyID); err != nil {
+				return fmt.Errorf("copy message: %w", err)
+			}
+			pairs = append(pairs, store.UIDPair{Src: m.UID, Dst: uid})
+		}
+		if err := addUsage(w, df.AccountID, bytes, int64(len(msgs))); err != nil {
+			return err
+		}
+		w.publish(store.Event{AccountID: df.AccountID, FolderID: dst, ModSeq: modseq, Kind: store.EventNewMessages})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("copy: %w", err)
+	}
+	return pairs, nil
+}
+
+// Move implements store.Store.
+func (s *Store) Move(ctx context.Context, src int64, uids []uint32, dst int64) ([]store.UIDPair, error) {
+	var pairs []store.UIDPair
+	err := s.update(ctx, func(w *wtx) error {
+		pairs = nil
+		sf, df, err := sameAccountFolders(w, src, dst)
+		if err != nil {
+			return err
+		}
+		if src == dst {
+			return fmt.Errorf("move into the same folder: %w", store.ErrInvalid)
+		}
+		msgs, err := messagesForUpdate(w, src, uids)
+		if err != nil || len(msgs) == 0 {
+			return err
+		}
+		first, err := allocUIDs(w, dst, len(msgs))
+		if err != nil {
+			return err
+		}
+		dstMod, err := nextModSeq(w, dst)
+		if err != nil {
+			return err
+		}
+		srcMod, err := nextModSeq(w, src)
+		if err != nil {
+			return err
+		}
+		moved := make([]uint32, 0, len(msgs))
+		for i, m := range msgs {
+			uid := first + uint32(i)
+			if _, err := w.exec("UPDATE messages SET folder_id = $1, uid = $2, modseq = $3 WHERE id = $4", dst, uid, dstMod, m.ID); err != nil {
+				return fmt.Errorf("move message: %w", err)
+			}
+			pairs = append(pairs, store.UIDPair{Src: m.UID, Dst: uid})
+			moved = append(moved, m.UID)
+		}
+		if err := tombstone(w, src, moved, srcMod); err != nil {
+			return err
+		}
+		w.publish(store.Event{AccountID: df.AccountID, FolderID: dst, ModSeq: dstMod, Kind: store.EventNewMessages})
+		w.publish(store.Event{AccountID: sf.AccountID, FolderID: src, ModSeq: srcMod, Kind: store.EventExpunged})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("move: %w", err)
+	}
+	return pairs, nil
+}
+
+// Changes implements store.Store.
+func (s *Store) Changes(ctx context.Context, folderID int64, since uint64) (store.Changes, error) {
+	if err := s.checkOpen(); err != nil {
+		return store.Changes{}, err
+	}
+	var ch store.Changes
+	tx, err := s.read.BeginTx(ctx, nil)
+	if err != nil {
+		return ch, fmt.Errorf("changes: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, "SELECT "+messageColumns+" FROM messages WHERE folder_id = $1 AND modseq > $2 ORDER BY uid", folderID, since)
+	if err != nil {
+		return ch, fmt.Errorf("changes: %w", err)
+	}
+	if ch.Updated, err = collectMessages(rows); err != nil {
+		return ch, fmt.Errorf("changes: %w", err)
+	}
+	urows, err := tx.QueryContext(ctx, "SELECT uid FROM expunged WHERE folder_id = $1 AND modseq > $2 ORDER BY uid", folderID, since)
+	if err != nil {
+		return ch, fmt.Errorf("changes: %w", err)
+	}
+	defer urows.Close()
+	for urows.Next() {
+		var uid uint32
+		if err := urows.Scan(&uid); err != nil {
+			return ch, fmt.Errorf("changes: %w", err)
+		}
+		ch.Expunged = append(ch.Expunged, uid)
+	}
+	return ch, urows.Err()
+}
+
+// Search implements store.Store.
+func (s *Store) Search(ctx context.Context, folderID int64, field store.SearchField, needle string) ([]uint32, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	n := strings.ToLower(needle)
+	var cols []string
+	switch field {
+	case store.SearchHeaders:
+		cols = []string{"headers"}
+	case store.SearchBody:
+		cols = []string{"body"}
+	default:
+		cols = []string{"headers", "body"}
+	}
+	var q string
+	var arg string
+	if utf8.RuneCountInString(n) >= 3 && !strings.ContainsAny(n, `%_\`) {
+		// The trigram index answers LIKE '%x%' for x of 3+ characters.
+		arg = "%" + n + "%"
+		parts := make([]string, len(cols))
+		for i, c := range cols {
+			parts[i] = "SELECT rowid FROM search WHERE " + c + " LIKE $2"
+		}
+		q = "SELECT uid FROM messages WHERE folder_id = $1 AND body_id IN (" + strings.Join(parts, " UNION ") + ") ORDER BY uid"
+	} else {
+		// Too short for trigrams (or holding LIKE wildcards): scan the
+		// folder's own rows.
+		arg = n
+		conds := make([]string, len(cols))
+		for i, c := range cols {
+			conds[i] = "instr(s." + c + ", $2) > 0"
+		}
+		q = "SELECT m.uid FROM messages m JOIN search s ON s.rowid = m.body_id WHERE m.folder_id = $1 AND (" +
+			strings.Join(conds, " OR ") + ") ORDER BY m.uid"
+	}
+	rows, err := s.read.QueryContext(ctx, q, folderID, arg)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	defer rows.Close()
+	var uids []uint32
+	for rows.Next() {
+		var uid uint32
+		if err := rows.Scan(&uid); err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		uids = append(uids, uid)
+	}
+	return uids, rows.Err()
+}
+
+// Usage implements store.Store.
+func (s *Store) Usage(ctx context.Context, accountID int64) (store.Usage, error) {
+	if err := s.checkOpen(); err != nil {
+		return store.Usage{}, err
+	}
+	var u store.Usage
+	err := s.read.QueryRowContext(ctx, "SELECT used_bytes, used_messages FROM accounts WHERE id = $1", accountID).Scan(&u.Bytes, &u.Messages)
+	if err != nil {
+		return u, notFound(err, fmt.Sprintf("account %d", accountID))
+	}
+	return u, nil
+}
+
+// HideFromPOP3 implements store.Store.
+func (s *Store) HideFromPOP3(ctx context.Context, folderID int64, uids []uint32) error {
+	return s.update(ctx, func(w *wtx) error {
+		_, err := w.exec("UPDATE messages SET pop3_hidden = 1 WHERE folder_id = $1 AND uid IN (SELECT value FROM json_each($2))",
+			folderID, uidList(uids))
+		if err != nil {
+			return fmt.Errorf("hide from POP3: %w", err)
+		}
+		return nil
+	})
+}

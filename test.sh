@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test of pochta: formatting, vet, module tidiness, and the whole
+# suite with the race detector. Installs what the tests need first (Debian
+# packages, Go modules). Usage: ./test.sh [extra go test flags]
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_pkgs=()
+command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)   # the race detector needs cgo
+command -v git >/dev/null 2>&1 || need_pkgs+=(git)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+	if [ "$(id -u)" -eq 0 ]; then
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"
+	else
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"
+	fi
+fi
+
+echo "== go mod download / tidy"
+go mod download
+cp go.mod /tmp/pochta-go.mod.$$ && cp go.sum /tmp/pochta-go.sum.$$
+go mod tidy
+if ! cmp -s go.mod /tmp/pochta-go.mod.$$ || ! cmp -s go.sum /tmp/pochta-go.sum.$$; then
+	echo "go.mod/go.sum were not tidy; run 'go mod tidy' and commit" >&2
+	diff /tmp/pochta-go.mod.$$ go.mod >&2 || true
+	mv /tmp/pochta-go.mod.$$ go.mod && mv /tmp/pochta-go.sum.$$ go.sum
+	exit 1
+fi
+rm -f /tmp/pochta-go.mod.$$ /tmp/pochta-go.sum.$$
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+CGO_ENABLED=1 go test -race -count=1 -timeout 20m "$@" ./...
