@@ -15,7 +15,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/netlimit"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 	"github.com/pochta-mail/pochta/internal/tlsutil"
@@ -47,18 +49,57 @@ type protocolServer interface {
 	Serve(ctx context.Context, ln net.Listener) error
 }
 
-// services holds what protocol servers are built from.
+// services holds what protocol servers are built from: one of each for the
+// whole server, shared by every listener.
 type services struct {
 	cfg   *config.Config
 	store store.Store
 	tls   *tlsutil.Manager
 	log   *slog.Logger
+	auth  *auth.Authenticator
+	// limiter counts connections over all listeners.
+	limiter *netlimit.Limiter
 }
 
 // protocolFor returns the server for a listener, or nil when this build
-// does not serve that protocol yet.
+// does not serve that protocol yet. Each protocol's constructor lives in
+// serve_<protocol>.go.
 func (s *services) protocolFor(l config.Listener) protocolServer {
+	switch l.Name {
+	case "smtp", "submission", "submission_extra", "submissions", "devices":
+		return s.smtpServer(l)
+	case "pop3", "pop3s":
+		return s.pop3Server(l)
+	case "imap", "imaps":
+		return s.imapServer(l)
+	}
 	return nil
+}
+
+// primaryDomain is the domain whose users may log in with the local part
+// alone: the hostname if it is a local domain, else its parent domain if
+// that is local, else the first local domain.
+func primaryDomain(ctx context.Context, cfg *config.Config, st store.Store) (string, error) {
+	domains, err := st.Domains(ctx)
+	if err != nil {
+		return "", err
+	}
+	host := strings.ToLower(cfg.Hostname)
+	parent := ""
+	if i := strings.IndexByte(host, '.'); i >= 0 {
+		parent = host[i+1:]
+	}
+	for _, want := range []string{host, parent} {
+		for _, d := range domains {
+			if want != "" && d.Name == want {
+				return d.Name, nil
+			}
+		}
+	}
+	if len(domains) > 0 {
+		return domains[0].Name, nil
+	}
+	return "", nil
 }
 
 // serve runs the server. ready, if not nil, is called with the listeners
@@ -95,7 +136,19 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 		return err
 	}
 	defer st.Close()
-	svc := &services{cfg: cfg, store: st, tls: tm, log: log}
+	primary, err := primaryDomain(e.ctx, cfg, st)
+	if err != nil {
+		return err
+	}
+	authn := auth.NewAuthenticator(st, auth.Policy{
+		AllowPlaintext: cfg.Auth.AllowPlaintext,
+		FailureDelay:   cfg.Auth.FailedLoginDelay.Duration(),
+		MaxFailures:    cfg.Auth.MaxFailedLogins,
+		Window:         cfg.Auth.FailedLoginWindow.Duration(),
+		PrimaryDomain:  primary,
+	}, log)
+	svc := &services{cfg: cfg, store: st, tls: tm, log: log, auth: authn,
+		limiter: netlimit.New(cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP)}
 
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
