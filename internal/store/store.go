@@ -53,14 +53,16 @@ type Store interface {
 	// done.
 	Subscribe(accountID int64) *Subscription
 
-	// Close releases the store. Pending group commits are finished first.
+	// Close releases the store. Pending group commits are finished first,
+	// subscriptions are closed, and later calls return ErrClosed. Closing
+	// twice is harmless.
 	Close() error
 }
 
 // DomainStore manages the mail domains served.
 type DomainStore interface {
-	// CreateDomain adds a domain. The name is stored lowercase in its
-	// IDNA ASCII form.
+	// CreateDomain adds a domain. The name is stored lowercase, as given:
+	// an internationalised name stays in UTF-8 (CanonicalDomain).
 	CreateDomain(ctx context.Context, name string) (Domain, error)
 	// Domain returns one domain by name (any case).
 	Domain(ctx context.Context, name string) (Domain, error)
@@ -166,17 +168,22 @@ type MessageStore interface {
 	// Structure returns the structure cached at delivery.
 	Structure(ctx context.Context, m Message) (*mimeparse.Message, error)
 
-	// SetFlags changes flags of messages in a folder and gives each
-	// changed message a new mod-sequence. With UnchangedSince > 0
+	// SetFlags changes flags of messages in a folder and gives the
+	// changed messages one new mod-sequence. Flags compare
+	// case-insensitively (adding `\seen` to `\Seen` changes nothing).
+	// Results are in UID order; an event is published only if something
+	// changed. With UnchangedSince > 0
 	// (CONDSTORE), messages whose mod-sequence is higher are not changed
 	// and are reported in FlagResult.Failed.
 	SetFlags(ctx context.Context, folderID int64, uids []uint32, ch FlagChange) (FlagResult, error)
 	// Expunge removes messages from a folder for good and returns the UIDs
-	// removed. The quota is updated in the same transaction.
+	// removed, in UID order. The quota is updated in the same
+	// transaction.
 	Expunge(ctx context.Context, folderID int64, uids []uint32) ([]uint32, error)
 	// Copy copies messages to another folder of the same account, with
 	// their flags and internal dates; it fails with ErrQuotaExceeded if
-	// the copies do not fit. The result maps source UIDs to new UIDs.
+	// the copies do not fit. The result maps source UIDs to new UIDs; new
+	// UIDs ascend with the source UIDs (as IMAP's COPYUID needs).
 	Copy(ctx context.Context, srcFolderID int64, uids []uint32, dstFolderID int64) ([]UIDPair, error)
 	// Move moves messages to another folder of the same account. Moved
 	// messages keep their id (and so their POP3 unique id) and flags, and
@@ -184,7 +191,9 @@ type MessageStore interface {
 	Move(ctx context.Context, srcFolderID int64, uids []uint32, dstFolderID int64) ([]UIDPair, error)
 	// Changes reports what happened in a folder after a mod-sequence:
 	// messages whose mod-sequence is higher (new or with changed flags),
-	// and UIDs expunged after it, both in UID order.
+	// and UIDs expunged after it, both in UID order. Expunge records are
+	// kept for the life of the folder, so Changes(0) lists every UID ever
+	// expunged.
 	Changes(ctx context.Context, folderID int64, sinceModSeq uint64) (Changes, error)
 	// Search returns, in UID order, the UIDs of messages in a folder whose
 	// headers (field SearchHeaders), text (SearchBody) or both
