@@ -100,20 +100,49 @@ var bigFolder struct {
 	s     *Store
 	inbox store.Folder
 	err   error
+	tmp   string // temporary folder to remove, if any
 }
 
 const bigFolderSize = 100_000
 
+// TestMain removes the big folder's temporary store after the benchmarks.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bigFolder.tmp != "" {
+		if bigFolder.s != nil {
+			bigFolder.s.Close()
+		}
+		os.RemoveAll(bigFolder.tmp)
+	}
+	os.Exit(code)
+}
+
+// openBigFolder opens the 100,000-message store: the one in
+// $POCHTA_BENCH_BIGFOLDER if set (made there on first use and kept, so
+// repeated runs skip the slow fill), else a temporary one.
 func openBigFolder(b *testing.B) (*Store, store.Folder) {
 	bigFolder.Do(func() {
-		dir, err := os.MkdirTemp(os.Getenv("POCHTA_BENCH_DIR"), "bigfolder")
-		if err != nil {
-			bigFolder.err = err
-			return
+		dir := os.Getenv("POCHTA_BENCH_BIGFOLDER")
+		if dir == "" {
+			tmp, err := os.MkdirTemp(os.Getenv("POCHTA_BENCH_DIR"), "bigfolder")
+			if err != nil {
+				bigFolder.err = err
+				return
+			}
+			dir, bigFolder.tmp = tmp, tmp
 		}
 		s, err := Open(context.Background(), Options{Dir: dir})
 		if err != nil {
 			bigFolder.err = err
+			return
+		}
+		bigFolder.s = s
+		if a, err := s.AccountByAddress(context.Background(), "bench@example.org"); err == nil {
+			bigFolder.inbox, bigFolder.err = s.FolderByRole(context.Background(), a.ID, store.RoleInbox)
+			if st, err := s.FolderStatus(context.Background(), bigFolder.inbox.ID); err == nil && st.Messages == bigFolderSize {
+				return
+			}
+			bigFolder.err = fmt.Errorf("%s holds a store that is not the complete big folder; remove it", dir)
 			return
 		}
 		a := benchAccount(b, s)
@@ -139,7 +168,6 @@ func openBigFolder(b *testing.B) (*Store, store.Folder) {
 			}()
 		}
 		wg.Wait()
-		bigFolder.s = s
 		bigFolder.inbox, bigFolder.err = s.FolderByRole(context.Background(), a.ID, store.RoleInbox)
 	})
 	if bigFolder.err != nil {

@@ -698,28 +698,54 @@ func (s *Store) Search(ctx context.Context, folderID int64, field store.SearchFi
 	default:
 		cols = []string{"headers", "body"}
 	}
-	var q string
-	var arg string
-	if utf8.RuneCountInString(n) >= 3 && !strings.ContainsAny(n, `%_\`) {
-		// The trigram index answers LIKE '%x%' for x of 3+ characters.
-		arg = "%" + n + "%"
-		parts := make([]string, len(cols))
-		for i, c := range cols {
-			parts[i] = "SELECT rowid FROM search WHERE " + c + " LIKE $2"
-		}
-		q = "SELECT uid FROM messages WHERE folder_id = $1 AND body_id IN (" + strings.Join(parts, " UNION ") + ") ORDER BY uid"
-	} else {
-		// Too short for trigrams (or holding LIKE wildcards): scan the
-		// folder's own rows.
-		arg = n
-		conds := make([]string, len(cols))
-		for i, c := range cols {
-			conds[i] = "instr(s." + c + ", $2) > 0"
-		}
-		q = "SELECT m.uid FROM messages m JOIN search s ON s.rowid = m.body_id WHERE m.folder_id = $1 AND (" +
-			strings.Join(conds, " OR ") + ") ORDER BY m.uid"
+	if utf8.RuneCountInString(n) >= 3 && !strings.ContainsAny(n, `%_\\`) {
+		return s.searchIndexed(ctx, folderID, cols, n)
 	}
-	rows, err := s.read.QueryContext(ctx, q, folderID, arg)
+	// Too short for trigrams (or holding LIKE wildcards): scan the
+	// folder's own rows.
+	conds := make([]string, len(cols))
+	for i, c := range cols {
+		conds[i] = "instr(s." + c + ", $2) > 0"
+	}
+	q := "SELECT m.uid FROM messages m JOIN search s ON s.rowid = m.body_id WHERE m.folder_id = $1 AND (" +
+		strings.Join(conds, " OR ") + ") ORDER BY m.uid"
+	return s.queryUIDs(ctx, q, folderID, n)
+}
+
+// searchIndexed answers a search through the trigram index: first the
+// bodies whose text matches (one indexed LIKE per column; planning the
+// whole thing as one statement made SQLite scan far more), then the
+// folder's messages with those bodies.
+func (s *Store) searchIndexed(ctx context.Context, folderID int64, cols []string, needle string) ([]uint32, error) {
+	var bodies []int64
+	for _, c := range cols {
+		rows, err := s.read.QueryContext(ctx, "SELECT rowid FROM search WHERE "+c+" LIKE $1", "%"+needle+"%")
+		if err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("search: %w", err)
+			}
+			bodies = append(bodies, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+	}
+	if len(bodies) == 0 {
+		return nil, nil
+	}
+	return s.queryUIDs(ctx, "SELECT DISTINCT uid FROM messages WHERE folder_id = $1 AND body_id IN (SELECT value FROM json_each($2)) ORDER BY uid",
+		folderID, idList(bodies))
+}
+
+// queryUIDs runs a query returning UIDs.
+func (s *Store) queryUIDs(ctx context.Context, q string, args ...any) ([]uint32, error) {
+	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
