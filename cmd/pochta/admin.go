@@ -103,14 +103,19 @@ func domainList(e *env) error {
 }
 
 func domainRemove(e *env) error {
+	return removeOne(e, "domain", func(st store.Store, name string) error { return st.DeleteDomain(e.ctx, name) })
+}
+
+// removeOne runs a "remove NAME" command.
+func removeOne(e *env, kind string, remove func(st store.Store, name string) error) error {
 	if len(e.args) != 1 {
-		return usagef("name one domain")
+		return usagef("name one %s", kind)
 	}
 	return e.withStore(func(_ *config.Config, st store.Store) error {
-		if err := st.DeleteDomain(e.ctx, e.args[0]); err != nil {
+		if err := remove(st, e.args[0]); err != nil {
 			return err
 		}
-		return e.done(map[string]string{"removed": e.args[0]}, "domain "+e.args[0]+" removed")
+		return e.done(map[string]string{"removed": e.args[0]}, kind+" "+e.args[0]+" removed")
 	})
 }
 
@@ -514,15 +519,7 @@ func aliasList(e *env) error {
 }
 
 func aliasRemove(e *env) error {
-	if len(e.args) != 1 {
-		return usagef("name one alias")
-	}
-	return e.withStore(func(_ *config.Config, st store.Store) error {
-		if err := st.DeleteAlias(e.ctx, e.args[0]); err != nil {
-			return err
-		}
-		return e.done(map[string]string{"removed": e.args[0]}, "alias "+e.args[0]+" removed")
-	})
+	return removeOne(e, "alias", func(st store.Store, name string) error { return st.DeleteAlias(e.ctx, name) })
 }
 
 func onOff(b bool) string {
