@@ -5,10 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# Debian packages the tests use: gcc for the race detector (cgo), real mail
+# clients for the end-to-end tests, PostgreSQL for the shared store.
+pkgs=(gcc libc6-dev git ca-certificates python3 curl swaks fetchmail mutt postgresql)
 need_pkgs=()
-command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)   # the race detector needs cgo
-command -v git >/dev/null 2>&1 || need_pkgs+=(git)
+for p in "${pkgs[@]}"; do
+	dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
+done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
+	echo "== apt-get install ${need_pkgs[*]}"
 	if [ "$(id -u)" -eq 0 ]; then
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"
 	else
