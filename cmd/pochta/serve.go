@@ -18,6 +18,7 @@ import (
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/netlimit"
+	"github.com/pochta-mail/pochta/internal/pop3"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 	"github.com/pochta-mail/pochta/internal/tlsutil"
@@ -59,6 +60,10 @@ type services struct {
 	auth  *auth.Authenticator
 	// limiter counts connections over all listeners.
 	limiter *netlimit.Limiter
+	// pop3 serves both POP3 listeners; smtp is what the SMTP listeners
+	// share. Both are made on first use by protocolFor.
+	pop3 *pop3.Server
+	smtp *smtpShared
 }
 
 // protocolFor returns the server for a listener, or nil when this build

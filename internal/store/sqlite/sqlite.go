@@ -92,7 +92,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	dsn := "file:" + dbPath + "?" + q.Encode()
+	// A URI filename, so that a folder name with '?' or '#' is escaped
+	// rather than read as the start of the options.
+	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: dbPath, RawQuery: q.Encode()}).String()
 	write, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)

@@ -1,0 +1,226 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// maxParallel bounds the concurrent store deliveries of one message.
+const maxParallel = 32
+
+// Deliverer stores accepted messages: local copies through the store,
+// everything else into the queue.
+type Deliverer struct {
+	// Store receives local copies.
+	Store store.Store
+	// Queue receives mail for other domains, and local copies that
+	// failed temporarily while others of the same message succeeded.
+	Queue Queue
+	// Log gets one line per stored copy; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// LocalTarget is one local account that gets a copy.
+type LocalTarget struct {
+	AccountID int64
+	// Rcpt is the recipient address that led to the account; it goes
+	// into Delivered-To.
+	Rcpt string
+}
+
+// Message is one accepted message and where it goes.
+type Message struct {
+	// ID names the transaction in logs and the Received field.
+	ID string
+	// From is the reverse path ("" for the null sender).
+	From string
+	// Trace is prepended to every copy (the Received field), CRLF
+	// terminated.
+	Trace []byte
+	// Local are the local accounts, each once.
+	Local []LocalTarget
+	// Remote are recipients in other domains, for the queue.
+	Remote []string
+	// UTF8 is set when the envelope used SMTPUTF8.
+	UTF8 bool
+	// AccountID is the authenticated submitter, 0 for none.
+	AccountID int64
+}
+
+// AddLocal adds the accounts of a recipient, skipping accounts that get a
+// copy already (two aliases of one account, an account and its plus
+// address). It reports whether any account was new.
+func (m *Message) AddLocal(rcpt string, accounts []int64) bool {
+	added := false
+next:
+	for _, id := range accounts {
+		for _, t := range m.Local {
+			if t.AccountID == id {
+				continue next
+			}
+		}
+		m.Local = append(m.Local, LocalTarget{AccountID: id, Rcpt: rcpt})
+		added = true
+	}
+	return added
+}
+
+// Destinations counts the copies a delivery makes: one per local account,
+// one for the queue if there are remote recipients.
+func (m *Message) Destinations() int {
+	n := len(m.Local)
+	if len(m.Remote) > 0 {
+		n++
+	}
+	return n
+}
+
+// Content is the body of a message as received.
+type Content interface {
+	// NewReader returns a reader from the first byte.
+	NewReader() io.Reader
+}
+
+// Stream is Content that can be read once: use it when a message has a
+// single destination, to stream it straight to the store.
+type Stream struct{ R io.Reader }
+
+// NewReader returns the stream's reader.
+func (s Stream) NewReader() io.Reader { return s.R }
+
+// DeliveryError reports that no copy of a message was stored.
+type DeliveryError struct {
+	// Quota is set when every failure was a full mailbox.
+	Quota bool
+	// Errs are the individual failures.
+	Errs []error
+}
+
+// Error implements error.
+func (e *DeliveryError) Error() string {
+	var parts []string
+	for _, err := range e.Errs {
+		parts = append(parts, err.Error())
+	}
+	return "delivery failed: " + strings.Join(parts, "; ")
+}
+
+// Unwrap returns the individual failures.
+func (e *DeliveryError) Unwrap() []error { return e.Errs }
+
+// Deliver stores every copy of a message, the local ones concurrently.
+// It returns nil when every copy is durable: stored in a mailbox, or in
+// the queue (remote recipients, and local copies that failed temporarily
+// while others succeeded, to be retried). It returns a *DeliveryError
+// when nothing was stored, so the client may try again, and an error from
+// reading the content when that failed (nothing is stored then either:
+// a Stream has one destination).
+func (d *Deliverer) Deliver(ctx context.Context, m *Message, c Content) error {
+	n := m.Destinations()
+	if n == 0 {
+		return errors.New("deliver: no recipients")
+	}
+	if _, ok := c.(Stream); ok && n > 1 {
+		return errors.New("deliver: a stream has one destination")
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	errs := make([]error, len(m.Local))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxParallel)
+	for i, t := range m.Local {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			body := io.MultiReader(bytes.NewReader(localPrefix(m.From, t.Rcpt, m.Trace)), c.NewReader())
+			msg, err := d.Store.Deliver(ctx, store.Delivery{AccountID: t.AccountID, Body: body})
+			if err != nil {
+				errs[i] = fmt.Errorf("deliver to %s: %w", t.Rcpt, err)
+				return
+			}
+			log.Info("delivered", "id", m.ID, "from", m.From, "to", t.Rcpt, "account", t.AccountID, "size", msg.Size, "uid", msg.UID)
+		}()
+	}
+	var remoteErr error
+	if len(m.Remote) > 0 {
+		body := io.MultiReader(bytes.NewReader(m.Trace), c.NewReader())
+		id, err := d.Queue.Enqueue(ctx, QueueEnvelope{From: m.From, To: m.Remote, UTF8: m.UTF8, AccountID: m.AccountID}, body)
+		if err != nil {
+			remoteErr = fmt.Errorf("queue for %s: %w", strings.Join(m.Remote, ", "), err)
+		} else {
+			log.Info("queued", "id", m.ID, "queue_id", id, "from", m.From, "to", m.Remote)
+		}
+	}
+	wg.Wait()
+
+	stored := remoteErr == nil && len(m.Remote) > 0
+	var failed []LocalTarget
+	var failErrs []error
+	for i, err := range errs {
+		if err == nil {
+			stored = true
+			continue
+		}
+		failed = append(failed, m.Local[i])
+		failErrs = append(failErrs, err)
+	}
+	if remoteErr != nil {
+		failErrs = append(failErrs, remoteErr)
+	}
+	if len(failErrs) == 0 {
+		return nil
+	}
+	if !stored {
+		quota := true
+		for _, err := range failErrs {
+			if !errors.Is(err, store.ErrQuotaExceeded) {
+				quota = false
+			}
+		}
+		return &DeliveryError{Quota: quota, Errs: failErrs}
+	}
+	// Some copies are stored: the client must not send the message
+	// again, so what failed goes to the queue to be retried.
+	if remoteErr != nil {
+		// The remote part could not be queued but local copies exist;
+		// try once more.
+		body := io.MultiReader(bytes.NewReader(m.Trace), c.NewReader())
+		if _, err := d.Queue.Enqueue(ctx, QueueEnvelope{From: m.From, To: m.Remote, UTF8: m.UTF8, AccountID: m.AccountID, LastError: remoteErr.Error()}, body); err != nil {
+			return fmt.Errorf("deliver %s: some copies stored, the rest could not be queued: %w", m.ID, err)
+		}
+	}
+	for i, t := range failed {
+		body := io.MultiReader(bytes.NewReader(m.Trace), c.NewReader())
+		env := QueueEnvelope{From: m.From, To: []string{t.Rcpt}, Local: true, UTF8: m.UTF8, AccountID: m.AccountID, LastError: failErrs[i].Error()}
+		id, err := d.Queue.Enqueue(ctx, env, body)
+		if err != nil {
+			return fmt.Errorf("deliver %s: some copies stored, %s could not be queued: %w", m.ID, t.Rcpt, err)
+		}
+		log.Warn("local delivery failed; queued for retry", "id", m.ID, "queue_id", id, "to", t.Rcpt, "err", failErrs[i])
+	}
+	return nil
+}
+
+// localPrefix is what goes before a local copy: Return-Path,
+// Delivered-To and the trace fields.
+func localPrefix(from, rcpt string, trace []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("Return-Path: <")
+	b.WriteString(from)
+	b.WriteString(">\r\nDelivered-To: ")
+	b.WriteString(rcpt)
+	b.WriteString("\r\n")
+	b.Write(trace)
+	return b.Bytes()
+}
