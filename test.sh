@@ -42,5 +42,7 @@ fi
 echo "== go vet"
 go vet ./...
 
-echo "== go test -race"
-CGO_ENABLED=1 go test -race -count=1 -timeout 20m "$@" ./...
+echo "== go test -race (with a throwaway PostgreSQL for the shared store)"
+# fsync off only for the test server: the tests check behaviour, the
+# benchmarks (run separately) keep fsync on.
+POCHTA_PG_FSYNC=off scripts/pgtest.sh env CGO_ENABLED=1 go test -race -count=1 -timeout 20m "$@" ./...

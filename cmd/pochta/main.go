@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/postgres"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
 
@@ -197,15 +199,24 @@ func (e *env) loadConfig() (*config.Config, error) {
 
 // openStore opens the configured store for an admin command.
 func (e *env) openStore(cfg *config.Config) (store.Store, error) {
+	return openConfiguredStore(e.ctx, cfg, nil, false)
+}
+
+// openConfiguredStore opens the store the config names. Only the serving
+// process may remove orphaned body files (removeOrphans): an admin
+// command running beside it would take a delivery in progress for one.
+func openConfiguredStore(ctx context.Context, cfg *config.Config, log *slog.Logger, removeOrphans bool) (store.Store, error) {
 	switch cfg.Store.Backend {
 	case config.BackendSQLite, "":
 		dir, err := filepath.Abs(cfg.DataDir)
 		if err != nil {
 			return nil, fmt.Errorf("data folder: %w", err)
 		}
-		return sqlite.Open(e.ctx, sqlite.Options{Dir: dir})
+		return sqlite.Open(ctx, sqlite.Options{Dir: dir, Logger: log, RemoveOrphans: removeOrphans})
+	case config.BackendPostgres:
+		return postgres.Open(ctx, postgres.Options{DSN: cfg.Store.DSN, Logger: log})
 	}
-	return nil, fmt.Errorf("store backend %q is not available in this build yet", cfg.Store.Backend)
+	return nil, fmt.Errorf("unknown store backend %q", cfg.Store.Backend)
 }
 
 // withStore loads the config, opens the store, runs fn and closes it.

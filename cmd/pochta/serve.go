@@ -20,7 +20,6 @@ import (
 	"github.com/pochta-mail/pochta/internal/netlimit"
 	"github.com/pochta-mail/pochta/internal/pop3"
 	"github.com/pochta-mail/pochta/internal/store"
-	"github.com/pochta-mail/pochta/internal/store/sqlite"
 	"github.com/pochta-mail/pochta/internal/tlsutil"
 )
 
@@ -130,13 +129,7 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 	if tm.SelfSigned() {
 		log.Info("using a self-signed certificate; clients must be told to trust it", "cert", tm.CertFile(), "sha256", tm.Fingerprint())
 	}
-	var st store.Store
-	switch cfg.Store.Backend {
-	case config.BackendSQLite, "":
-		st, err = sqlite.Open(e.ctx, sqlite.Options{Dir: dataDir, Logger: log, RemoveOrphans: true})
-	default:
-		err = fmt.Errorf("store backend %q is not available in this build yet", cfg.Store.Backend)
-	}
+	st, err := openConfiguredStore(e.ctx, cfg, log, true)
 	if err != nil {
 		return err
 	}

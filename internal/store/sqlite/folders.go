@@ -168,8 +168,10 @@ func (s *Store) RenameFolder(ctx context.Context, folderID int64, newName string
 		}
 		// Children first would collide with nothing: rename every folder
 		// whose name is f.Name or starts with f.Name + "/".
-		rows, err := w.QueryContext(w.ctx, "SELECT id, name FROM folders WHERE account_id = $1 AND (name = $2 OR substr(name, 1, $3) = $4)",
-			f.AccountID, f.Name, len(f.Name)+1, f.Name+"/")
+		// substr counts characters, so the prefix length is measured by
+		// SQLite too (a byte length would miss non-ASCII parents).
+		rows, err := w.QueryContext(w.ctx, "SELECT id, name FROM folders WHERE account_id = $1 AND (name = $2 OR substr(name, 1, length($3)) = $3)",
+			f.AccountID, f.Name, f.Name+"/")
 		if err != nil {
 			return fmt.Errorf("rename %s: %w", f.Name, err)
 		}

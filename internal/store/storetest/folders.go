@@ -209,6 +209,20 @@ func testFolderRenameChildren(t *testing.T, s store.Store) {
 	}
 }
 
+// Renaming a parent with a non-ASCII name takes its children along (a
+// byte-length prefix compare would miss them).
+func testFolderRenameChildrenUTF8(t *testing.T, s store.Store) {
+	a := mustAccount(t, s, "olga@example.org")
+	parent := mustCreateFolder(t, s, a.ID, "Работа")
+	child := mustCreateFolder(t, s, a.ID, "Работа/Отчёты")
+	if err := s.RenameFolder(ctx(t), parent.ID, "Архив/Работа"); err != nil {
+		t.Fatalf("RenameFolder: %v", err)
+	}
+	if f := folderByID(t, s, child.ID); f.Name != "Архив/Работа/Отчёты" {
+		t.Fatalf("child of a renamed Cyrillic folder is %q, want %q", f.Name, "Архив/Работа/Отчёты")
+	}
+}
+
 // A renamed folder keeps its UIDs, so it keeps its UIDVALIDITY (clients'
 // caches stay valid, as in Dovecot). A folder later created under the old
 // name must not reuse the renamed folder's UIDVALIDITY, so a client that

@@ -106,6 +106,7 @@ var tests = []test{
 	{"Folder/CreateWithRole", testFolderCreateWithRole},
 	{"Folder/Rename", testFolderRename},
 	{"Folder/RenameChildren", testFolderRenameChildren},
+	{"Folder/RenameChildrenUTF8", testFolderRenameChildrenUTF8},
 	{"Folder/RenameUIDValidity", testFolderRenameUIDValidity},
 	{"Folder/RenameOntoExisting", testFolderRenameOntoExisting},
 	{"Folder/RenameInbox", testFolderRenameInbox},
