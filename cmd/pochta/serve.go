@@ -63,6 +63,9 @@ type services struct {
 	// share. Both are made on first use by protocolFor.
 	pop3 *pop3.Server
 	smtp *smtpShared
+	// web is the state of the web pages (sign-in log, sessions,
+	// metrics), made before the Authenticator.
+	web *webShared
 }
 
 // protocolFor returns the server for a listener, or nil when this build
@@ -76,6 +79,8 @@ func (s *services) protocolFor(l config.Listener) protocolServer {
 		return s.pop3Server(l)
 	case "imap", "imaps":
 		return s.imapServer(l)
+	case "http", "https", "metrics":
+		return s.webServer(l)
 	}
 	return nil
 }
@@ -138,15 +143,17 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 	if err != nil {
 		return err
 	}
+	limiter := netlimit.New(cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP)
+	ws := newWebShared(st, primary, limiter.Open)
 	authn := auth.NewAuthenticator(st, auth.Policy{
 		AllowPlaintext: cfg.Auth.AllowPlaintext,
 		FailureDelay:   cfg.Auth.FailedLoginDelay.Duration(),
 		MaxFailures:    cfg.Auth.MaxFailedLogins,
 		Window:         cfg.Auth.FailedLoginWindow.Duration(),
 		PrimaryDomain:  primary,
-	}, log)
+	}, ws.authLogger(log))
 	svc := &services{cfg: cfg, store: st, tls: tm, log: log, auth: authn,
-		limiter: netlimit.New(cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP)}
+		limiter: limiter, web: ws}
 
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
@@ -179,6 +186,7 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 			}
 		}()
 	}
+	ws.setServing(serving)
 	if ready != nil {
 		ready(cfg, tm, serving)
 	}
