@@ -63,11 +63,14 @@ func domainAdd(e *env) error {
 	if len(e.args) == 0 {
 		return usagef("name at least one domain")
 	}
-	return e.withStore(func(_ *config.Config, st store.Store) error {
+	return e.withStore(func(cfg *config.Config, st store.Store) error {
 		var added []store.Domain
 		for _, name := range e.args {
 			d, err := st.CreateDomain(e.ctx, name)
 			if err != nil {
+				return err
+			}
+			if _, err := makeDKIMKeys(cfg, d.Name); err != nil {
 				return err
 			}
 			added = append(added, d)

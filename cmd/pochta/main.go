@@ -63,6 +63,7 @@ func commands() []*command {
 	var cmds []*command
 	cmds = append(cmds, serveCommands()...)
 	cmds = append(cmds, adminCommands()...)
+	cmds = append(cmds, queueCommands()...)
 	return cmds
 }
 

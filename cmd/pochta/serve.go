@@ -186,6 +186,16 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 			}
 		}()
 	}
+	// The outbound queue runs next to the listeners and stops with them.
+	if sh, err := svc.smtpState(); err != nil {
+		log.Error("outbound queue not running", "err", err)
+	} else {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sh.runner.Run(ctx)
+		}()
+	}
 	ws.setServing(serving)
 	if ready != nil {
 		ready(cfg, tm, serving)

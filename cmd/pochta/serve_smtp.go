@@ -7,6 +7,8 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/msgauth"
+	"github.com/pochta-mail/pochta/internal/queue"
 	"github.com/pochta-mail/pochta/internal/smtpd"
 )
 
@@ -19,6 +21,10 @@ type smtpShared struct {
 	deliverer *delivery.Deliverer
 	resolver  *delivery.Resolver
 	spool     string
+	// runner delivers the queue; serve starts it.
+	runner *queue.Runner
+	// checker evaluates SPF, DKIM and DMARC on the MX listener.
+	checker *msgauth.Checker
 }
 
 // smtpState makes the shared SMTP state on first use.
@@ -38,12 +44,19 @@ func (s *services) smtpState() (*smtpShared, error) {
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return nil, fmt.Errorf("spool folder: %w", err)
 	}
+	resolver := &delivery.Resolver{Store: s.store, PlusSeparators: s.cfg.SMTP.PlusSeparator}
+	qopts := queue.OptionsFromConfig(s.cfg)
+	qopts.Queue, qopts.Store, qopts.Resolver, qopts.Log = q, s.store, resolver, s.log
+	qopts.DKIM = &msgauth.KeyDir{Dir: filepath.Join(dataDir, "dkim")}
+	runner := queue.New(qopts)
 	s.smtp = &smtpShared{
 		queue:     q,
 		rate:      smtpd.NewRateLimiter(s.cfg.SMTP.MaxMessagesPerHour, s.cfg.SMTP.MaxMessagesPerDay),
-		deliverer: &delivery.Deliverer{Store: s.store, Queue: q, Log: s.log.With("service", "delivery")},
-		resolver:  &delivery.Resolver{Store: s.store, PlusSeparators: s.cfg.SMTP.PlusSeparator},
+		deliverer: &delivery.Deliverer{Store: s.store, Queue: runner.Notify(q), Log: s.log.With("service", "delivery")},
+		resolver:  resolver,
 		spool:     spool,
+		runner:    runner,
+		checker:   &msgauth.Checker{DNS: qopts.DNS, Hostname: s.cfg.Hostname, Log: s.log.With("service", "msgauth")},
 	}
 	return s.smtp, nil
 }
@@ -76,6 +89,11 @@ func (s *services) smtpServer(l config.Listener) protocolServer {
 		Limiter:     s.limiter,
 		Rate:        sh.rate,
 		SpoolDir:    sh.spool,
-		Log:         s.log,
+		Checker:     sh.checker,
+		// DATA blocks get RFC 5321's 3 minutes, or less when the
+		// configured command timeout is shorter.
+		CommandTimeout: s.cfg.SMTP.CommandTimeout.Duration(),
+		DataTimeout:    min(smtpd.DefaultDataTimeout, s.cfg.SMTP.CommandTimeout.Duration()),
+		Log:            s.log,
 	})
 }

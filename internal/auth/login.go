@@ -72,6 +72,10 @@ type Request struct {
 	Protocol Protocol
 	// TLS is true when the connection is encrypted.
 	TLS bool
+	// AllowPlaintext is a per-listener override: it permits a password
+	// on this connection even without TLS, whatever the server-wide and
+	// per-account login policy say (the SMTP device port for scanners).
+	AllowPlaintext bool
 	// RemoteIP is the client's address, for throttling and the records.
 	RemoteIP netip.Addr
 }
@@ -195,7 +199,7 @@ func (a *Authenticator) check(ctx context.Context, req Request) (Result, error) 
 		}
 		return Result{}, fmt.Errorf("login: %w", err)
 	}
-	if !a.passwordAllowedFor(acct, req.TLS) {
+	if !req.AllowPlaintext && !a.passwordAllowedFor(acct, req.TLS) {
 		return Result{}, ErrTLSRequired
 	}
 	var appID int64

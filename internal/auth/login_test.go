@@ -112,6 +112,30 @@ func TestLoginPolicy(t *testing.T) {
 	}
 }
 
+// TestLoginAllowPlaintextOverride checks the per-listener override: it
+// permits a password without TLS under the secure policy, even for an
+// account that forces secure logins, and still checks the password.
+func TestLoginAllowPlaintextOverride(t *testing.T) {
+	f := newFixture(t, defaultPolicy)
+	f.acct.Settings.LoginPolicy = store.PolicySecure
+	if err := f.st.UpdateAccount(context.Background(), f.acct); err != nil {
+		t.Fatal(err)
+	}
+	req := Request{Username: "anna", Password: "right-password", Protocol: ProtoSMTP, RemoteIP: f.client}
+	if _, err := f.a.Login(context.Background(), req); !errors.Is(err, ErrTLSRequired) {
+		t.Fatalf("plaintext without the override: %v, want ErrTLSRequired", err)
+	}
+	req.AllowPlaintext = true
+	res, err := f.a.Login(context.Background(), req)
+	if err != nil || res.Account.ID != f.acct.ID {
+		t.Fatalf("plaintext with the override: %v", err)
+	}
+	req.Password = "wrong"
+	if _, err := f.a.Login(context.Background(), req); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("wrong password with the override: %v, want ErrBadCredentials", err)
+	}
+}
+
 func TestLoginProtocolSwitchesAndDisabled(t *testing.T) {
 	f := newFixture(t, defaultPolicy)
 	f.acct.Settings.POP3Enabled = false

@@ -65,6 +65,12 @@ type Config struct {
 	// Quota sets the default per-account quotas.
 	Quota QuotaConfig `toml:"quota"`
 
+	// Queue configures delivery of mail to other domains.
+	Queue QueueConfig `toml:"queue"`
+
+	// DNS selects the resolver used for MX, SPF, DKIM and DMARC lookups.
+	DNS DNSConfig `toml:"dns"`
+
 	// src remembers where the configuration came from so that validation
 	// errors can name the file and line. Nil for configurations built in
 	// code.
@@ -233,6 +239,12 @@ type SMTPConfig struct {
 	// message to be rejected, case-insensitively, with or without the
 	// leading dot ("exe" or ".exe"). Default none.
 	BlockedExtensions []string `toml:"blocked_extensions"`
+
+	// CommandTimeout is how long a session waits for the client's next
+	// command before it is closed with 421; DATA blocks get the same
+	// bound, but never less than 3 minutes unless this is shorter. At
+	// least 1s. Default 5m (RFC 5321 §4.5.3.2).
+	CommandTimeout Duration `toml:"command_timeout"`
 }
 
 // IsBlockedFilename reports whether the file name ends in one of
@@ -332,6 +344,7 @@ func Default() *Config {
 			MaxMessageSize: 30 * MiB,
 			MaxRecipients:  100,
 			PlusSeparator:  "+",
+			CommandTimeout: Duration(5 * time.Minute),
 		},
 		POP3: POP3Config{
 			Enabled:           true,
@@ -343,6 +356,15 @@ func Default() *Config {
 			Spam:  Duration(10 * 24 * time.Hour),
 		},
 		Quota: QuotaConfig{DefaultBytes: 10 * GiB},
+		Queue: QueueConfig{
+			RetryInitial:         Duration(5 * time.Minute),
+			RetryMax:             Duration(4 * time.Hour),
+			MaxAge:               Duration(5 * 24 * time.Hour),
+			DelayNotice:          Duration(4 * time.Hour),
+			Concurrency:          20,
+			ConcurrencyPerDomain: 4,
+			ConnectTimeout:       Duration(30 * time.Second),
+		},
 	}
 }
 

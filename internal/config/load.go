@@ -201,6 +201,7 @@ type schema struct {
 var (
 	durationType = reflect.TypeFor[Duration]()
 	sizeType     = reflect.TypeFor[Size]()
+	routesType   = reflect.TypeFor[Routes]()
 )
 
 func rootSchema() *schema { return schemaOf(reflect.TypeFor[Config]()) }
@@ -281,6 +282,12 @@ func checkValue(t reflect.Type, v any) string {
 	case durationType:
 		var d Duration
 		if err := d.UnmarshalTOML(v); err != nil {
+			return err.Error()
+		}
+		return ""
+	case routesType:
+		var r Routes
+		if err := r.UnmarshalTOML(v); err != nil {
 			return err.Error()
 		}
 		return ""

@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +76,7 @@ func (c *Config) Validate() error {
 		v.add("smtp.max_message_size", "must be at least 1 byte, not %d", c.SMTP.MaxMessageSize)
 	}
 	v.atLeast("smtp.max_recipients", c.SMTP.MaxRecipients, 1)
+	v.durationRange("smtp.command_timeout", c.SMTP.CommandTimeout, time.Second, 0)
 	v.atLeast("smtp.max_messages_per_hour", c.SMTP.MaxMessagesPerHour, 0)
 	v.atLeast("smtp.max_messages_per_day", c.SMTP.MaxMessagesPerDay, 0)
 	for _, r := range c.SMTP.PlusSeparator {
@@ -100,6 +103,28 @@ func (c *Config) Validate() error {
 		v.add("quota.default_bytes", "must not be negative (0 means unlimited)")
 	}
 	v.atLeast("quota.default_messages", c.Quota.DefaultMessages, 0)
+
+	// Queue and DNS.
+	v.durationRange("queue.retry_initial", c.Queue.RetryInitial, time.Second, 0)
+	v.durationRange("queue.retry_max", c.Queue.RetryMax, c.Queue.RetryInitial.Duration(), 0)
+	v.durationRange("queue.max_age", c.Queue.MaxAge, time.Second, 0)
+	v.durationRange("queue.delay_notice", c.Queue.DelayNotice, 0, 0)
+	v.durationRange("queue.connect_timeout", c.Queue.ConnectTimeout, time.Second, 0)
+	v.atLeast("queue.concurrency", c.Queue.Concurrency, 1)
+	v.atLeast("queue.concurrency_per_domain", c.Queue.ConcurrencyPerDomain, 1)
+	if c.Queue.Concurrency >= 1 && c.Queue.ConcurrencyPerDomain > c.Queue.Concurrency {
+		v.add("queue.concurrency_per_domain", "%d is more than queue.concurrency (%d)", c.Queue.ConcurrencyPerDomain, c.Queue.Concurrency)
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Queue.Routes)) {
+		if err := checkRouteHost(c.Queue.Routes[name].Host); err != nil {
+			v.add("queue.routes", "route %q: %v", name, err)
+		}
+	}
+	if c.DNS.Resolver != "" {
+		if _, _, err := net.SplitHostPort(c.DNS.Resolver); err != nil {
+			v.add("dns.resolver", "bad address %q: want \"host:port\", e.g. \"127.0.0.1:53\"", c.DNS.Resolver)
+		}
+	}
 
 	return joinErrors(v.errs)
 }
@@ -312,4 +337,22 @@ func checkExtension(e string) error {
 		}
 	}
 	return nil
+}
+
+// checkRouteHost checks a route's "host[:port]".
+func checkRouteHost(h string) error {
+	host := h
+	if hh, port, err := net.SplitHostPort(h); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("bad port in %q", h)
+		}
+		host = hh
+	}
+	if host == "" {
+		return fmt.Errorf("empty host in %q", h)
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	return checkDomain(host)
 }

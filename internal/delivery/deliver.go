@@ -53,6 +53,9 @@ type Message struct {
 	UTF8 bool
 	// AccountID is the authenticated submitter, 0 for none.
 	AccountID int64
+	// Junk delivers local copies to the Spam folder (a DMARC
+	// quarantine policy).
+	Junk bool
 }
 
 // AddLocal adds the accounts of a recipient, skipping accounts that get a
@@ -144,7 +147,13 @@ func (d *Deliverer) Deliver(ctx context.Context, m *Message, c Content) error {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			body := io.MultiReader(bytes.NewReader(localPrefix(m.From, t.Rcpt, m.Trace)), c.NewReader())
-			msg, err := d.Store.Deliver(ctx, store.Delivery{AccountID: t.AccountID, Body: body})
+			dl := store.Delivery{AccountID: t.AccountID, Body: body}
+			if m.Junk {
+				if f, err := d.Store.FolderByRole(ctx, t.AccountID, store.RoleJunk); err == nil {
+					dl.FolderID = f.ID
+				}
+			}
+			msg, err := d.Store.Deliver(ctx, dl)
 			if err != nil {
 				errs[i] = fmt.Errorf("deliver to %s: %w", t.Rcpt, err)
 				return

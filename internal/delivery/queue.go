@@ -43,6 +43,17 @@ type QueueEnvelope struct {
 	Attempts int `json:"attempts,omitempty"`
 	// NextAttempt is when the engine should try again.
 	NextAttempt time.Time `json:"next_attempt"`
+	// LeaseOwner names the delivery engine working on the message and
+	// LeaseUntil is when its claim runs out; another engine leaves the
+	// message alone until then. An attempt that was interrupted (a
+	// crash) leaves the lease behind; it is taken over after it expires,
+	// at once by an engine on the same host.
+	LeaseOwner string    `json:"lease_owner,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	// DelayNotified is set once the sender was told of the delay.
+	DelayNotified bool `json:"delay_notified,omitempty"`
+	// RcptErrors holds the last failure per remaining recipient.
+	RcptErrors map[string]string `json:"rcpt_errors,omitempty"`
 }
 
 // Queue is the durable outbound queue. Enqueue is all the SMTP server

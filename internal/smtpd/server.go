@@ -24,6 +24,7 @@ import (
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/netlimit"
 	"github.com/pochta-mail/pochta/internal/store"
 )
@@ -106,6 +107,9 @@ type Options struct {
 	// SpoolDir holds temporary files for large messages; "" means the
 	// system's temporary folder.
 	SpoolDir string
+	// Checker evaluates SPF, DKIM and DMARC of mail on the MX listener
+	// and makes the Authentication-Results field; nil checks nothing.
+	Checker *msgauth.Checker
 	// CommandTimeout and DataTimeout default to the RFC 5321 values.
 	CommandTimeout, DataTimeout time.Duration
 	// Log receives the server's logs; nil means slog.Default().
@@ -172,12 +176,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv.ReadTimeout = s.opts.CommandTimeout
 	srv.WriteTimeout = s.opts.CommandTimeout
 	srv.MaxLineLength = maxLineLength
-	// go-smtp refuses a DATA message of exactly MaxMessageBytes (it
-	// fails the read after the last byte, before it sees the final
-	// dot), so it gets one byte more and the session enforces the real
-	// limit. The side effect: EHLO announces SIZE max+1.
+	// go-smtp announces SIZE and checks MAIL SIZE= and BDAT against
+	// MaxMessageBytes. Its DATA reader would refuse a message of exactly
+	// that size (it fails the read after the last byte, before it sees
+	// the final dot); the session widens that reader by one byte (see
+	// allowTerminator) and enforces the exact limit itself.
 	if max := s.opts.SMTP.MaxMessageSize.Bytes(); max > 0 {
-		srv.MaxMessageBytes = max + 1
+		srv.MaxMessageBytes = max
 	}
 	// Recipients are counted by the session, for the reply text the
 	// policy wants.

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/msgauth"
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// queueCommands are the outbound queue's admin commands and the DNS
+// records of a domain.
+func queueCommands() []*command {
+	var all bool
+	return []*command{
+		{name: "queue list", summary: "list the messages waiting for delivery to other servers", run: queueList},
+		{name: "queue show", usage: "ID", summary: "show a queued message's envelope, errors and header", run: queueShow},
+		{
+			name: "queue retry", usage: "ID | --all", summary: "try a queued message (or all) again now",
+			flags: func(fs *flag.FlagSet) { fs.BoolVar(&all, "all", false, "retry every queued message") },
+			run:   func(e *env) error { return queueRetry(e, all) },
+		},
+		{name: "queue drop", usage: "ID", summary: "delete a queued message without telling its sender", run: queueDrop},
+		{name: "domain dns", usage: "NAME", summary: "print the DNS records (MX, SPF, DKIM, DMARC, SRV) to publish for a domain", run: domainDNS},
+	}
+}
+
+// openQueue opens the queue folder of the configured data folder.
+func (e *env) openQueue() (*delivery.DirQueue, error) {
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return delivery.OpenDirQueue(filepath.Join(cfg.DataDir, "queue"))
+}
+
+func queueList(e *env) error {
+	q, err := e.openQueue()
+	if err != nil {
+		return err
+	}
+	envs, err := q.List(e.ctx)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printJSON(nonNil(envs))
+	}
+	if len(envs) == 0 {
+		fmt.Fprintln(e.stdout, "the queue is empty")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tAGE\tATTEMPTS\tNEXT\tFROM\tTO\tLAST ERROR")
+	now := time.Now()
+	for _, env := range envs {
+		from := env.From
+		if from == "" {
+			from = "<>"
+		}
+		next := "now"
+		if d := env.NextAttempt.Sub(now); d > 0 {
+			next = "in " + d.Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", env.ID, now.Sub(env.Created).Round(time.Second), env.Attempts, next,
+			from, strings.Join(env.To, ","), env.LastError)
+	}
+	return tw.Flush()
+}
+
+// queuedEnvelope finds one message by id.
+func queuedEnvelope(e *env, q *delivery.DirQueue) (delivery.QueueEnvelope, error) {
+	if len(e.args) != 1 {
+		return delivery.QueueEnvelope{}, usagef("name one queued message id")
+	}
+	envs, err := q.List(e.ctx)
+	if err != nil {
+		return delivery.QueueEnvelope{}, err
+	}
+	for _, env := range envs {
+		if env.ID == e.args[0] {
+			return env, nil
+		}
+	}
+	return delivery.QueueEnvelope{}, fmt.Errorf("no queued message %q", e.args[0])
+}
+
+func queueShow(e *env) error {
+	q, err := e.openQueue()
+	if err != nil {
+		return err
+	}
+	env, err := queuedEnvelope(e, q)
+	if err != nil {
+		return err
+	}
+	body, err := q.Open(e.ctx, env.ID)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	head, err := io.ReadAll(io.LimitReader(body, 64<<10))
+	if err != nil {
+		return fmt.Errorf("read queued message %s: %w", env.ID, err)
+	}
+	head = head[:msgauth.HeaderEnd(head)]
+	if e.json {
+		return e.printJSON(struct {
+			delivery.QueueEnvelope
+			Header string `json:"header"`
+		}{env, string(head)})
+	}
+	fmt.Fprintf(e.stdout, "id:           %s\nfrom:         <%s>\nto:           %s\ncreated:      %s\nattempts:     %d\nnext attempt: %s\n",
+		env.ID, env.From, strings.Join(env.To, ", "), env.Created.Format(time.RFC3339), env.Attempts, env.NextAttempt.Format(time.RFC3339))
+	if env.LastError != "" {
+		fmt.Fprintf(e.stdout, "last error:   %s\n", env.LastError)
+	}
+	for rc, msg := range env.RcptErrors {
+		fmt.Fprintf(e.stdout, "  %s: %s\n", rc, msg)
+	}
+	fmt.Fprintf(e.stdout, "\n%s", strings.ReplaceAll(string(head), "\r\n", "\n"))
+	return nil
+}
+
+func queueRetry(e *env, all bool) error {
+	q, err := e.openQueue()
+	if err != nil {
+		return err
+	}
+	var envs []delivery.QueueEnvelope
+	if all {
+		if len(e.args) != 0 {
+			return usagef("give an id or --all, not both")
+		}
+		if envs, err = q.List(e.ctx); err != nil {
+			return err
+		}
+	} else {
+		env, err := queuedEnvelope(e, q)
+		if err != nil {
+			return err
+		}
+		envs = []delivery.QueueEnvelope{env}
+	}
+	var ids []string
+	now := time.Now().UTC()
+	for _, env := range envs {
+		env.NextAttempt = now
+		if err := q.Update(e.ctx, env); err != nil {
+			return err
+		}
+		ids = append(ids, env.ID)
+	}
+	return e.done(map[string]any{"retry": nonNil(ids)}, fmt.Sprintf("%d message(s) will be tried again within seconds", len(ids)))
+}
+
+func queueDrop(e *env) error {
+	q, err := e.openQueue()
+	if err != nil {
+		return err
+	}
+	env, err := queuedEnvelope(e, q)
+	if err != nil {
+		return err
+	}
+	if err := q.Remove(e.ctx, env.ID); err != nil {
+		return err
+	}
+	return e.done(map[string]string{"dropped": env.ID}, "queued message "+env.ID+" dropped")
+}
+
+// dkimDir is where the DKIM keys of the configured data folder live.
+func dkimDir(cfg *config.Config) *msgauth.KeyDir {
+	return &msgauth.KeyDir{Dir: filepath.Join(cfg.DataDir, "dkim")}
+}
+
+// dnsRecord is one record for the operator to publish.
+type dnsRecord struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Value string `json:"value"`
+	// Zone is the record in zone-file syntax.
+	Zone string `json:"zone"`
+	Note string `json:"note,omitempty"`
+}
+
+func domainDNS(e *env) error {
+	if len(e.args) != 1 {
+		return usagef("name one domain")
+	}
+	return e.withStore(func(cfg *config.Config, st store.Store) error {
+		d, err := st.Domain(e.ctx, e.args[0])
+		if err != nil {
+			return err
+		}
+		// Domains added before DKIM existed get their keys now.
+		keys, err := makeDKIMKeys(cfg, d.Name)
+		if err != nil {
+			return err
+		}
+		host := cfg.Hostname
+		var recs []dnsRecord
+		add := func(name, typ, value, note string) error {
+			rr, err := dns.NewRR(fmt.Sprintf("%s. 3600 IN %s %s", name, typ, value))
+			if err != nil {
+				return fmt.Errorf("record %s %s: %w", name, typ, err)
+			}
+			recs = append(recs, dnsRecord{Name: name, Type: typ, Value: value, Zone: rr.String(), Note: note})
+			return nil
+		}
+		txt := func(s string) string {
+			var parts []string
+			for len(s) > 255 {
+				parts = append(parts, `"`+s[:255]+`"`)
+				s = s[255:]
+			}
+			return strings.Join(append(parts, `"`+s+`"`), " ")
+		}
+		steps := []func() error{
+			func() error { return add(d.Name, "MX", "10 "+host+".", "mail for the domain goes to this server") },
+			func() error {
+				return add(d.Name, "TXT", txt("v=spf1 mx -all"), "SPF: only the MX hosts send mail for the domain")
+			},
+		}
+		for _, k := range keys {
+			rec, err := k.Record()
+			if err != nil {
+				return err
+			}
+			steps = append(steps, func() error { return add(k.RecordName(), "TXT", txt(rec), "DKIM key ("+k.Algorithm()+")") })
+		}
+		steps = append(steps,
+			func() error {
+				return add("_dmarc."+d.Name, "TXT", txt("v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@"+d.Name), "DMARC policy")
+			},
+			func() error {
+				return add("_submission._tcp."+d.Name, "SRV", "0 1 587 "+host+".", "RFC 6186: mail programs find the servers")
+			},
+			func() error { return add("_submissions._tcp."+d.Name, "SRV", "0 1 465 "+host+".", "") },
+			func() error { return add("_imap._tcp."+d.Name, "SRV", "0 1 143 "+host+".", "") },
+			func() error { return add("_imaps._tcp."+d.Name, "SRV", "0 1 993 "+host+".", "") },
+			func() error { return add("_pop3._tcp."+d.Name, "SRV", "0 1 110 "+host+".", "") },
+			func() error { return add("_pop3s._tcp."+d.Name, "SRV", "0 1 995 "+host+".", "") },
+			func() error { return add("autoconfig."+d.Name, "CNAME", host+".", "Thunderbird autoconfig") },
+			func() error { return add("autodiscover."+d.Name, "CNAME", host+".", "Outlook autodiscover") },
+		)
+		for _, s := range steps {
+			if err := s(); err != nil {
+				return err
+			}
+		}
+		if e.json {
+			return e.printJSON(recs)
+		}
+		for _, r := range recs {
+			if r.Note != "" {
+				fmt.Fprintf(e.stdout, "; %s\n", r.Note)
+			}
+			fmt.Fprintln(e.stdout, r.Zone)
+		}
+		return nil
+	})
+}
+
+// makeDKIMKeys makes the DKIM keys of a new domain.
+func makeDKIMKeys(cfg *config.Config, domain string) ([]msgauth.Key, error) {
+	keys, err := dkimDir(cfg).Generate(domain, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("DKIM keys of %s not made: %w", domain, err)
+	}
+	return keys, nil
+}

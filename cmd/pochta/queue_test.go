@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/pochta-mail/pochta/internal/delivery"
+)
+
+func TestDomainAddMakesDKIMKeysAndDNSRecords(t *testing.T) {
+	dir := newConfigDir(t)
+	if code, _, errOut := pochta(t, dir, "", "domain", "add", "a.example"); code != 0 {
+		t.Fatalf("domain add: %d %s", code, errOut)
+	}
+	keys, _ := filepath.Glob(filepath.Join(dir, "data", "dkim", "a.example", "*.key"))
+	if len(keys) != 2 {
+		t.Fatalf("dkim keys: %v", keys)
+	}
+	for _, k := range keys {
+		if fi, err := os.Stat(k); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v", k, fi.Mode(), err)
+		}
+	}
+	code, out, errOut := pochta(t, dir, "", "domain", "dns", "a.example")
+	if code != 0 {
+		t.Fatalf("domain dns: %d %s", code, errOut)
+	}
+	types := map[uint16]int{}
+	for _, l := range strings.Split(out, "\n") {
+		if l == "" || strings.HasPrefix(l, ";") {
+			continue
+		}
+		rr, err := dns.NewRR(l)
+		if err != nil {
+			t.Fatalf("not a zone line: %q: %v", l, err)
+		}
+		types[rr.Header().Rrtype]++
+	}
+	if types[dns.TypeMX] != 1 || types[dns.TypeTXT] != 4 || types[dns.TypeSRV] != 6 {
+		t.Errorf("records by type: %v\n%s", types, out)
+	}
+	for _, want := range []string{"k=ed25519", "k=rsa", "v=spf1", "_dmarc.a.example", "_submission._tcp.a.example", "mail.example.org."} {
+		if !strings.Contains(out, want) {
+			t.Errorf("domain dns lacks %q", want)
+		}
+	}
+}
+
+func TestQueueCommands(t *testing.T) {
+	dir := newConfigDir(t)
+	q, err := delivery.OpenDirQueue(filepath.Join(dir, "data", "queue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id, err := q.Enqueue(ctx, delivery.QueueEnvelope{From: "a@a.example", To: []string{"b@b.example"},
+		NextAttempt: time.Now().Add(time.Hour), LastError: "connection refused"}, strings.NewReader("Subject: queued one\r\n\r\nhi\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := pochta(t, dir, "", "queue", "list"); code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "connection refused") {
+		t.Errorf("queue list: %d %q", code, out)
+	}
+	code, out, _ := pochta(t, dir, "", "queue", "list", "--json")
+	var envs []delivery.QueueEnvelope
+	if code != 0 || json.Unmarshal([]byte(out), &envs) != nil || len(envs) != 1 || envs[0].ID != id {
+		t.Errorf("queue list --json: %d %q", code, out)
+	}
+	if code, out, _ := pochta(t, dir, "", "queue", "show", id); code != 0 || !strings.Contains(out, "Subject: queued one") {
+		t.Errorf("queue show: %d %q", code, out)
+	}
+	if code, _, _ := pochta(t, dir, "", "queue", "retry", id); code != 0 {
+		t.Errorf("queue retry: %d", code)
+	}
+	envs, _ = q.List(ctx)
+	if len(envs) != 1 || envs[0].NextAttempt.After(time.Now()) {
+		t.Errorf("after retry: %+v", envs)
+	}
+	if code, _, _ := pochta(t, dir, "", "queue", "retry", "--all"); code != 0 {
+		t.Errorf("queue retry --all: %d", code)
+	}
+	if code, _, errOut := pochta(t, dir, "", "queue", "drop", "ffff"); code == 0 || !strings.Contains(errOut, "no queued message") {
+		t.Errorf("drop of an unknown id: %d %q", code, errOut)
+	}
+	if code, _, _ := pochta(t, dir, "", "queue", "drop", id); code != 0 {
+		t.Errorf("queue drop: %d", code)
+	}
+	if code, out, _ := pochta(t, dir, "", "queue", "list"); code != 0 || !strings.Contains(out, "empty") {
+		t.Errorf("queue list after drop: %d %q", code, out)
+	}
+}

@@ -1,0 +1,152 @@
+package msgauth
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func fakeDNS(t *testing.T, records ...string) *net.Resolver {
+	t.Helper()
+	zone := map[string][]dns.RR{}
+	for _, l := range records {
+		rr, err := dns.NewRR(l)
+		if err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		n := strings.ToLower(rr.Header().Name)
+		zone[n] = append(zone[n], rr)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		t.Skip("no TCP port next to the UDP one:", err)
+	}
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Authoritative = true
+		q := req.Question[0]
+		rrs, ok := zone[strings.ToLower(q.Name)]
+		if !ok {
+			m.Rcode = dns.RcodeNameError
+		}
+		for _, rr := range rrs {
+			if rr.Header().Rrtype == q.Qtype {
+				m.Answer = append(m.Answer, rr)
+			}
+		}
+		if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+			m.Truncate(512)
+		}
+		w.WriteMsg(m)
+	})
+	us, ts := &dns.Server{PacketConn: pc, Handler: h}, &dns.Server{Listener: ln, Handler: h}
+	go us.ActivateAndServe()
+	go ts.ActivateAndServe()
+	t.Cleanup(func() { us.Shutdown(); ts.Shutdown() })
+	return NewResolver(pc.LocalAddr().String())
+}
+
+// zoneLine quotes a TXT value in 255-byte strings.
+func zoneLine(name, txt string) string {
+	var parts []string
+	for len(txt) > 255 {
+		parts = append(parts, `"`+txt[:255]+`"`)
+		txt = txt[255:]
+	}
+	parts = append(parts, `"`+txt+`"`)
+	return name + ". 300 IN TXT " + strings.Join(parts, " ")
+}
+
+const testMsg = "From: Ann <ann@signed.example>\r\nTo: bob@b.example\r\nSubject: hi\r\n\r\nHello.\r\n"
+
+func TestSignVerifyAndDMARC(t *testing.T) {
+	kd := KeyDir{Dir: t.TempDir()}
+	keys, err := kd.Generate("Signed.Example", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0].Selector != "e202611" || keys[1].Selector != "r202611" || keys[0].Algorithm() != "ed25519" || keys[1].Algorithm() != "rsa" {
+		t.Fatalf("keys = %+v", keys)
+	}
+	again, err := kd.Generate("signed.example", time.Now())
+	if err != nil || len(again) != 2 {
+		t.Fatalf("second Generate made new keys: %v %d", err, len(again))
+	}
+	records := []string{
+		`signed.example. 300 IN TXT "v=spf1 -all"`,
+		`_dmarc.signed.example. 300 IN TXT "v=DMARC1; p=reject"`,
+	}
+	for _, k := range keys {
+		rec, err := k.Record()
+		if err != nil {
+			t.Fatal(err)
+		}
+		records = append(records, zoneLine(k.RecordName(), rec))
+	}
+	c := &Checker{DNS: fakeDNS(t, records...), Hostname: "mx.b.example"}
+	sig, err := kd.Sign(context.Background(), "signed.example", strings.NewReader(testMsg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := Input{IP: netip.MustParseAddr("192.0.2.1"), Helo: "peer.example", MailFrom: "ann@signed.example"}
+
+	in.Message = strings.NewReader(string(sig) + testMsg)
+	res := c.Check(context.Background(), in)
+	if res.DKIM != "pass" || res.SPF != "fail" || res.DMARC != "pass" || res.Action != Accept {
+		t.Errorf("signed: %+v\n%s", res, res.Header)
+	}
+	if h := string(res.Header); !strings.HasPrefix(h, "Authentication-Results: mx.b.example;") || !strings.HasSuffix(h, "\r\n") || !strings.Contains(h, "header.d=signed.example") {
+		t.Errorf("header = %q", h)
+	}
+
+	// A changed body breaks the signatures: SPF fails too, p=reject.
+	in.Message = strings.NewReader(string(sig) + strings.Replace(testMsg, "Hello", "Hullo", 1))
+	res = c.Check(context.Background(), in)
+	if res.DKIM != "fail" || res.DMARC != "fail" || res.Action != Reject || !strings.Contains(res.Reason, "signed.example") {
+		t.Errorf("tampered: %+v", res)
+	}
+}
+
+func TestStripForged(t *testing.T) {
+	head := "Received: x\r\nAuthentication-Results: MX.B.example;\r\n dkim=pass\r\nAuthentication-Results: other.example; spf=pass\r\nSubject: s\r\n\r\nbody\r\n"
+	got := string(StripForged([]byte(head), "mx.b.example"))
+	want := "Received: x\r\nAuthentication-Results: other.example; spf=pass\r\nSubject: s\r\n\r\nbody\r\n"
+	if got != want {
+		t.Errorf("StripForged = %q, want %q", got, want)
+	}
+}
+
+func TestHeaderEnd(t *testing.T) {
+	for in, want := range map[string]int{
+		"A: b\r\n\r\nbody": 8, "A: b\n\nbody": 6, "\r\nbody": 2, "A: b\r\n": 6, "A: b\n\nx\r\n\r\n": 6,
+	} {
+		if got := HeaderEnd([]byte(in)); got != want {
+			t.Errorf("HeaderEnd(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+func TestOrgDomain(t *testing.T) {
+	for in, want := range map[string]string{"a.b.example": "b.example", "B.Example.": "b.example", "example": "example"} {
+		if got := orgDomain(in); got != want {
+			t.Errorf("orgDomain(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if _, err := headerFromDomain([]byte("From: a@x.example\r\nFrom: b@y.example\r\n\r\n")); err == nil {
+		t.Error("two From fields accepted")
+	}
+	if d, err := headerFromDomain(bytes.NewBufferString("from: \"A, B\" <a@X.example>\r\n\r\n").Bytes()); err != nil || d != "x.example" {
+		t.Errorf("headerFromDomain = %q, %v", d, err)
+	}
+}

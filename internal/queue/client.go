@@ -1,0 +1,415 @@
+package queue
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// poolIdle is how long an idle connection is kept for the next message to
+// the same host.
+const poolIdle = 10 * time.Second
+
+// failure is why a recipient was not delivered.
+type failure struct {
+	// perm is set for permanent failures (5xx, no such domain).
+	perm bool
+	// reason explains it to the sender.
+	reason reason
+	// status is the enhanced status code ("5.1.1").
+	status string
+	// diag is the remote reply ("550 5.1.1 no such user"), if any.
+	diag string
+	// remote is the server that replied or failed.
+	remote string
+}
+
+// outMsg is one queued message on its way out.
+type outMsg struct {
+	from     string
+	utf8     bool
+	eightBit bool
+	// size is the size of prefix plus the body.
+	size int64
+	// prefix (DKIM signatures) goes before the body.
+	prefix []byte
+	open   func() (io.ReadCloser, error)
+}
+
+// conn is a connection to a remote server, reusable for further
+// messages.
+type conn struct {
+	c    *smtp.Client
+	raw  net.Conn
+	host string
+	key  string
+	idle time.Time
+}
+
+// pool keeps idle connections by host.
+type pool struct {
+	mu   sync.Mutex
+	idle map[string][]*conn
+}
+
+func (p *pool) get(key string) *conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.idle[key]
+	for len(l) > 0 {
+		c := l[len(l)-1]
+		l = l[:len(l)-1]
+		p.idle[key] = l
+		if time.Since(c.idle) < poolIdle {
+			return c
+		}
+		go c.c.Close()
+	}
+	return nil
+}
+
+func (p *pool) put(c *conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.idle == nil {
+		p.idle = map[string][]*conn{}
+	}
+	c.idle = time.Now()
+	p.idle[c.key] = append(p.idle[c.key], c)
+}
+
+// reap closes connections idle for too long; all of them when all is set.
+func (p *pool) reap(all bool) {
+	p.mu.Lock()
+	var old []*conn
+	for k, l := range p.idle {
+		keep := l[:0]
+		for _, c := range l {
+			if all || time.Since(c.idle) >= poolIdle {
+				old = append(old, c)
+			} else {
+				keep = append(keep, c)
+			}
+		}
+		p.idle[k] = keep
+	}
+	p.mu.Unlock()
+	for _, c := range old {
+		c.raw.SetDeadline(time.Now().Add(5 * time.Second))
+		c.c.Quit()
+		c.c.Close()
+	}
+}
+
+// connFailure describes a failure to connect or talk to a server.
+func connFailure(h hop, err error) *failure {
+	var r reason
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		r = reasonf("connection refused by %s", "сервер %s отклонил соединение (connection refused)", h.addr)
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		r = reasonf("connection to %s timed out", "истекло время ожидания соединения с %s", h.addr)
+	default:
+		r = reasonf("could not talk to %s: %v", "не удалось связаться с %s: %v", h.addr, err)
+	}
+	return &failure{reason: r, status: "4.4.1", remote: h.name}
+}
+
+// replyFailure maps a remote SMTP error reply.
+func replyFailure(h hop, stage string, err error) *failure {
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) {
+		return connFailure(h, err)
+	}
+	class := se.Code / 100
+	status := fmt.Sprintf("%d.0.0", class)
+	if se.EnhancedCode != (smtp.EnhancedCode{}) && se.EnhancedCode != smtp.NoEnhancedCode {
+		status = fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+	}
+	diag := fmt.Sprintf("%d %s %s", se.Code, status, se.Message)
+	return &failure{
+		perm:   class == 5,
+		reason: reasonf("the server %s answered %s: %s", "сервер %s ответил на %s: %s", h.name, stage, diag),
+		status: status, diag: diag, remote: h.name,
+	}
+}
+
+// dial connects to a hop, says EHLO, starts TLS when offered (required
+// by a route that says so) and logs in for routes with credentials.
+func (r *Runner) dial(ctx context.Context, h hop, noTLS bool) (*conn, *failure) {
+	d := net.Dialer{Timeout: r.opts.ConnectTimeout, Resolver: r.opts.DNS}
+	raw, err := d.DialContext(ctx, "tcp", h.addr)
+	if err != nil {
+		return nil, connFailure(h, err)
+	}
+	raw.SetDeadline(time.Now().Add(r.opts.ConnectTimeout))
+	required := h.route != nil && h.route.RequireTLS
+	// The greeting, EHLO and STARTTLS are done here: go-smtp's client
+	// has no exported STARTTLS that keeps our EHLO name. It then gets a
+	// copy of the greeting and says EHLO again (over TLS, if any).
+	greeting, starttls, err := preTLS(raw, r.opts.Hostname, !noTLS)
+	if err != nil {
+		raw.Close()
+		return nil, replyFailure(h, "the greeting or EHLO", err)
+	}
+	secure := false
+	var nc net.Conn = raw
+	switch {
+	case starttls:
+		cfg := &tls.Config{ServerName: h.name, MinVersion: tls.VersionTLS12, RootCAs: r.opts.RootCAs,
+			// Opportunistic TLS (RFC 3207 as practised): any
+			// certificate is better than none, unless the route
+			// requires TLS.
+			InsecureSkipVerify: !required}
+		tc := tls.Client(raw, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			if required {
+				return nil, &failure{reason: reasonf("TLS with %s failed: %v", "не удалось установить TLS-соединение с %s: %v", h.name, err), status: "4.7.5", remote: h.name}
+			}
+			r.log.Info("STARTTLS failed; trying without TLS", "host", h.addr, "err", err)
+			return r.dial(ctx, h, true)
+		}
+		nc, secure = tc, true
+	case required:
+		raw.Close()
+		return nil, &failure{reason: reasonf("%s does not offer STARTTLS, and the route requires TLS", "сервер %s не поддерживает STARTTLS, а маршрут требует TLS", h.name), status: "4.7.5", remote: h.name}
+	}
+	c := smtp.NewClient(&greetConn{Conn: nc, greeting: greeting})
+	fail := func(f *failure) (*conn, *failure) { c.Close(); return nil, f }
+	if err := c.Hello(r.opts.Hostname); err != nil {
+		return fail(replyFailure(h, "EHLO", err))
+	}
+	raw.SetDeadline(time.Time{})
+	if h.route != nil && h.route.Username != "" {
+		if !secure {
+			return fail(&failure{reason: reasonf("not logging in to %s without TLS", "вход на %s без TLS не выполняется", h.name), status: "4.7.5", remote: h.name})
+		}
+		if err := c.Auth(sasl.NewPlainClient("", h.route.Username, h.route.Password)); err != nil {
+			f := replyFailure(h, "AUTH", err)
+			f.perm = false // the operator's credentials: retry once fixed
+			return fail(f)
+		}
+	}
+	return &conn{c: c, raw: raw, host: h.name, key: poolKey(h)}, nil
+}
+
+func poolKey(h hop) string {
+	if h.route != nil {
+		return h.addr + "|" + h.route.Username
+	}
+	return h.addr
+}
+
+// send delivers msg to rcpts through h. It returns the failure of each
+// recipient not delivered, or connErr when the server could not be used
+// at all (try the next host).
+func (r *Runner) send(ctx context.Context, h hop, msg *outMsg, rcpts []string) (failed map[string]*failure, connErr *failure) {
+	c := r.pool.get(poolKey(h))
+	if c != nil {
+		if err := c.c.Reset(); err != nil {
+			c.c.Close()
+			c = nil
+		}
+	}
+	if c == nil {
+		var f *failure
+		if c, f = r.dial(ctx, h, false); f != nil {
+			return nil, f
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { c.raw.Close() })
+	defer stop()
+	reuse := false
+	defer func() {
+		if reuse && ctx.Err() == nil {
+			r.pool.put(c)
+		} else {
+			c.c.Close()
+		}
+	}()
+
+	all := func(f *failure) map[string]*failure {
+		m := make(map[string]*failure, len(rcpts))
+		for _, rc := range rcpts {
+			m[rc] = f
+		}
+		return m
+	}
+	if max, ok := c.c.MaxMessageSize(); ok && max > 0 && msg.size > int64(max) {
+		reuse = true
+		return all(&failure{perm: true, status: "5.3.4", remote: h.name,
+			reason: reasonf("the message (%d bytes) is larger than %s accepts (%d bytes)", "письмо (%d байт) больше, чем принимает %s (%d байт)", msg.size, h.name, max)}), nil
+	}
+	opts := &smtp.MailOptions{Size: msg.size}
+	if msg.utf8 {
+		if ok, _ := c.c.Extension("SMTPUTF8"); !ok {
+			reuse = true
+			return all(&failure{perm: true, status: "5.6.7", remote: h.name,
+				reason: reasonf("the address needs SMTPUTF8, which %s does not support", "адрес требует SMTPUTF8, а сервер %s его не поддерживает", h.name)}), nil
+		}
+		opts.UTF8 = true
+	}
+	if ok, _ := c.c.Extension("8BITMIME"); ok && msg.eightBit {
+		// Without 8BITMIME the message goes as it is: nearly every
+		// server takes 8-bit data, and converting signed mail would
+		// break its signature.
+		opts.Body = smtp.Body8BitMIME
+	}
+	if err := c.c.Mail(msg.from, opts); err != nil {
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) {
+			return nil, connFailure(h, err)
+		}
+		reuse = true
+		return all(replyFailure(h, "MAIL FROM", err)), nil
+	}
+	failed = map[string]*failure{}
+	var accepted []string
+	for _, rc := range rcpts {
+		if err := c.c.Rcpt(rc, nil); err != nil {
+			var se *smtp.SMTPError
+			if !errors.As(err, &se) {
+				return nil, connFailure(h, err)
+			}
+			failed[rc] = replyFailure(h, "RCPT TO", err)
+			continue
+		}
+		accepted = append(accepted, rc)
+	}
+	if len(accepted) == 0 {
+		reuse = c.c.Reset() == nil
+		return failed, nil
+	}
+	w, err := c.c.Data()
+	if err != nil {
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) {
+			return nil, connFailure(h, err)
+		}
+		for _, rc := range accepted {
+			failed[rc] = replyFailure(h, "DATA", err)
+		}
+		reuse = c.c.Reset() == nil
+		return failed, nil
+	}
+	body, err := msg.open()
+	if err != nil {
+		w.Close()
+		f := &failure{reason: reasonf("local error reading the queued message: %v", "внутренняя ошибка чтения письма из очереди: %v", err), status: "4.3.0"}
+		for _, rc := range accepted {
+			failed[rc] = f
+		}
+		return failed, nil
+	}
+	_, err = w.Write(msg.prefix)
+	if err == nil {
+		_, err = io.Copy(w, body)
+	}
+	body.Close()
+	if err != nil {
+		return nil, connFailure(h, err)
+	}
+	if err := w.Close(); err != nil {
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) {
+			// The end of data may or may not have arrived: retry
+			// (RFC 5321 §6.1 prefers a duplicate to a loss).
+			return nil, connFailure(h, err)
+		}
+		for _, rc := range accepted {
+			failed[rc] = replyFailure(h, "end of DATA", err)
+		}
+		reuse = true
+		return failed, nil
+	}
+	reuse = true
+	return failed, nil
+}
+
+// preTLS reads the greeting and says EHLO; when tryTLS is set and the
+// server offers STARTTLS, it sends STARTTLS and reports starttls (the
+// caller does the handshake). It returns the greeting line for go-smtp.
+func preTLS(c net.Conn, hostname string, tryTLS bool) (greeting []byte, starttls bool, err error) {
+	tp := textproto.NewReader(bufio.NewReader(&onlyReader{c}))
+	code, msg, err := tp.ReadResponse(220)
+	if err != nil {
+		return nil, false, protoErr(code, msg, err)
+	}
+	greeting = []byte(fmt.Sprintf("220 %s\r\n", strings.ReplaceAll(msg, "\n", " ")))
+	if !tryTLS {
+		return greeting, false, nil
+	}
+	if _, err := fmt.Fprintf(c, "EHLO %s\r\n", hostname); err != nil {
+		return nil, false, err
+	}
+	code, msg, err = tp.ReadResponse(250)
+	if err != nil {
+		if code >= 500 {
+			return greeting, false, nil // no ESMTP: go-smtp falls back to HELO
+		}
+		return nil, false, protoErr(code, msg, err)
+	}
+	for _, l := range strings.Split(msg, "\n") {
+		if strings.EqualFold(strings.TrimSpace(l), "STARTTLS") {
+			starttls = true
+		}
+	}
+	if !starttls {
+		return greeting, false, nil
+	}
+	if _, err := io.WriteString(c, "STARTTLS\r\n"); err != nil {
+		return nil, false, err
+	}
+	code, msg, err = tp.ReadResponse(220)
+	if err != nil {
+		if code >= 400 {
+			return greeting, false, nil
+		}
+		return nil, false, protoErr(code, msg, err)
+	}
+	return greeting, true, nil
+}
+
+func protoErr(code int, msg string, err error) error {
+	if code >= 400 {
+		return &smtp.SMTPError{Code: code, EnhancedCode: smtp.NoEnhancedCode, Message: strings.ReplaceAll(msg, "\n", " ")}
+	}
+	return err
+}
+
+// onlyReader hides everything but Read, so bufio reads no further than
+// needed... it still may buffer; servers send nothing unasked.
+type onlyReader struct{ r io.Reader }
+
+func (o *onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// greetConn replays the greeting to go-smtp before reading the
+// connection.
+type greetConn struct {
+	net.Conn
+	greeting []byte
+}
+
+func (g *greetConn) Read(p []byte) (int, error) {
+	if len(g.greeting) > 0 {
+		n := copy(p, g.greeting)
+		g.greeting = g.greeting[n:]
+		return n, nil
+	}
+	return g.Conn.Read(p)
+}

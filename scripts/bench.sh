@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# Runs pochta side by side with Postfix (SMTP) and Dovecot (POP3) on this
+# machine and prints the figures and the pochta/other ratio for each.
+#
+#   scripts/bench.sh [smtp|pop3|all]      (default all)
+#
+# Environment: DURATION (per SMTP run, default 10s), POP3_DURATION (per
+# POP3 run, default 5s), KEEP=1 keeps the temporary folder.
+#
+# Everything runs from a temporary folder on loopback ports: pochta built
+# from cmd/pochta with its own data folder; a private Postfix instance
+# (its own config_directory, queue and Maildir, virtual(8) delivery to a
+# Maildir, no DNS); a private Dovecot (its own base_dir and config,
+# passwd-file, Maildir). Both share pochta's self-signed certificate, so
+# every client verifies the same certificate. Needs root for Postfix and
+# Dovecot (they drop privileges themselves) and installs the Debian
+# packages postfix and dovecot-pop3d when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+case $what in smtp | pop3 | all) ;; *) echo "usage: $0 [smtp|pop3|all]" >&2; exit 2 ;; esac
+DURATION=${DURATION:-10s}
+POP3_DURATION=${POP3_DURATION:-5s}
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench.sh must run as root (Postfix and Dovecot start as root and drop privileges)" >&2
+	exit 1
+fi
+need=()
+for p in postfix dovecot-pop3d python3; do
+	dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	echo "== apt-get install ${need[*]}"
+	# "No configuration": the package must not set up or start a system
+	# Postfix; the benchmark runs its own instance.
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+W=$(mktemp -d /tmp/pochta-bench.XXXXXX)
+chmod 755 "$W"
+pochta_pid=
+cleanup() {
+	set +e
+	[ -n "$pochta_pid" ] && kill "$pochta_pid" 2>/dev/null && wait "$pochta_pid" 2>/dev/null
+	[ -f "$W/postfix/main.cf" ] && postfix -c "$W/postfix" stop >/dev/null 2>&1
+	[ -f "$W/dovecot/dovecot.conf" ] && doveadm -c "$W/dovecot/dovecot.conf" stop >/dev/null 2>&1
+	sleep 0.5
+	if [ "${KEEP:-}" = 1 ]; then echo "kept $W"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo "== build"
+go build -o "$W/pochta" ./cmd/pochta
+go build -o "$W/smtpbench" ./bench/smtp
+go build -o "$W/pop3bench" ./bench/pop3/load
+
+PASS="bench-password-1"
+P_SUB=$(freeport) P_POP3S=$(freeport) X_SMTP=$(freeport) D_POP3S=$(freeport)
+
+echo "== pochta (data in $W/pochta-data)"
+cat >"$W/pochta.toml" <<CFG
+hostname = "localhost"
+data_dir = "$W/pochta-data"
+[listen]
+smtp = ""
+submission = "127.0.0.1:$P_SUB"
+submissions = ""
+pop3 = ""
+pop3s = "127.0.0.1:$P_POP3S"
+imap = ""
+imaps = ""
+http = ""
+[auth]
+failed_login_delay = "0s"
+[limits]
+max_connections = 1000
+max_connections_per_ip = 200
+CFG
+pochta() { "$W/pochta" "$@" --config "$W/pochta.toml"; }
+pochta domain add localhost >/dev/null
+echo "$PASS" | pochta user add bench@localhost --password-stdin >/dev/null
+for i in $(seq 0 9); do echo "$PASS" | pochta user add "pop$i@localhost" --password-stdin >/dev/null; done
+
+start_pochta() {
+	"$W/pochta" serve --config "$W/pochta.toml" 2>>"$W/pochta.log" &
+	pochta_pid=$!
+	for _ in $(seq 1 100); do
+		grep -q 'msg="pochta serving"' "$W/pochta.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "pochta did not start:" >&2; cat "$W/pochta.log" >&2; exit 1
+}
+stop_pochta() {
+	kill "$pochta_pid"; wait "$pochta_pid" || true; pochta_pid=
+}
+CERT="$W/pochta-data/tls/selfsigned.crt" KEY="$W/pochta-data/tls/selfsigned.key"
+
+# setup_postfix makes a private Postfix instance in $W/postfix: SMTP with
+# STARTTLS on 127.0.0.1:$X_SMTP, relay for loopback only, no DNS, and
+# virtual(8) delivery of bench@localhost to the Maildir
+# $W/postfix-mail/bench/ (fsynced before rename, like every Postfix
+# delivery; the queue file is fsynced before the 250).
+setup_postfix() {
+	local d="$W/postfix"
+	mkdir -p "$d" "$W/postfix-mail/bench" "$W/postfix-queue" "$W/postfix-data"
+	chown postfix "$W/postfix-data"
+	chown -R nobody:nogroup "$W/postfix-mail"
+	cp "$CERT" "$d/cert.pem"; cp "$KEY" "$d/key.pem"; chmod 600 "$d/key.pem"
+	echo "bench@localhost bench/" >"$d/vmailbox"
+	cat >"$d/main.cf" <<CFG
+compatibility_level = 3.6
+config_directory = $d
+queue_directory = $W/postfix-queue
+data_directory = $W/postfix-data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = postfix.localhost
+mydomain = localhost
+myorigin = localhost
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = permit_mynetworks, reject
+disable_dns_lookups = yes
+smtp_dns_support_level = disabled
+smtp_host_lookup = native
+maillog_file = $W/postfix.log
+maillog_file_prefixes = $W
+smtpd_tls_cert_file = $d/cert.pem
+smtpd_tls_key_file = $d/key.pem
+smtpd_tls_security_level = may
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_client_message_rate_limit = 0
+default_process_limit = 200
+virtual_mailbox_domains = localhost
+virtual_mailbox_base = $W/postfix-mail
+virtual_mailbox_maps = texthash:$d/vmailbox
+virtual_uid_maps = static:$(id -u nobody)
+virtual_gid_maps = static:$(id -g nobody)
+virtual_minimum_uid = 100
+local_recipient_maps =
+biff = no
+CFG
+	# The packaged master.cf, with smtpd on our port and no chroot (a
+	# chroot would need copies of system files in the queue folder).
+	awk -v port="$X_SMTP" '
+		/^#/ || NF < 8 { print; next }
+		$1 == "smtp" && $2 == "inet" { $1 = "127.0.0.1:" port }
+		{ if ($5 == "y" || $5 == "-") $5 = "n"; print }
+	' /usr/share/postfix/master.cf.dist >"$d/master.cf"
+	# Postfix prints fatal errors only to a terminal or syslog; script(1)
+	# gives it a terminal so that a failure is shown.
+	script -qec "postfix -c '$d' check" "$W/postfix-check.log" >/dev/null 2>&1 || { cat "$W/postfix-check.log" >&2; exit 1; }
+	script -qec "postfix -c '$d' start" "$W/postfix-start.log" >/dev/null 2>&1 || { cat "$W/postfix-start.log" "$W/postfix.log" >&2; exit 1; }
+	for _ in $(seq 1 100); do
+		python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$X_SMTP),1)" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "postfix did not start" >&2; cat "$W/postfix-check.log" "$W/postfix.log" >&2; exit 1
+}
+
+# ratio_table prints, per level, pochta's figure, the other server's and
+# their ratio, from RESULT lines in $1 (pochta) and $2 (the other).
+ratio_table() {
+	awk -v unit="$3" '
+		FNR == 1 { file++ }
+		/^RESULT/ {
+			key = ""; val = ""
+			for (i = 2; i <= NF; i++) {
+				split($i, kv, "=")
+				if (kv[1] == "label") label = kv[2]
+				else if (kv[1] == "rate") val = kv[2]
+				else if (kv[1] == "conns" || kv[1] == "sessions" || kv[1] == "test" || kv[1] == "size") key = key " " $i
+			}
+			if (file == 1) { p[key] = val; order[++n] = key } else { o[key] = val; other = label }
+		}
+		END {
+			printf "%-32s %12s %12s %8s\n", "run", "pochta", other, "ratio"
+			for (i = 1; i <= n; i++) {
+				k = order[i]
+				r = (o[k] > 0) ? sprintf("%.2f", p[k] / o[k]) : "-"
+				printf "%-32s %12s %12s %8s   (%s)\n", k, p[k], o[k], r, unit
+			}
+		}' "$1" "$2"
+}
+
+start_pochta
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -r); $(date -u +%Y-%m-%d)"
+
+if [ "$what" != pop3 ]; then
+	echo "== SMTP: 10 KB messages, STARTTLS, accepted and durably stored (DURATION=$DURATION per run)"
+	setup_postfix
+	# The two servers take turns at each level, so that a change in the
+	# machine's load during the run touches both alike.
+	for n in 1 10 50; do
+		"$W/smtpbench" -label pochta -addr "127.0.0.1:$P_SUB" -ca "$CERT" -servername localhost \
+			-user bench@localhost -pass "$PASS" -to bench@localhost -conns "$n" -duration "$DURATION" | tee -a "$W/smtp-pochta.txt"
+		"$W/smtpbench" -label postfix -addr "127.0.0.1:$X_SMTP" -ca "$CERT" -servername localhost \
+			-from bench@localhost -to bench@localhost -maildir "$W/postfix-mail/bench" -conns "$n" -duration "$DURATION" | tee -a "$W/smtp-postfix.txt"
+	done
+	# Every accepted message must be in the mailboxes.
+	accepted=$(awk -F'accepted=' '/^RESULT/ { split($2, a, " "); n += a[1] } END { print n }' "$W/smtp-pochta.txt")
+	stored=$(pochta user show bench@localhost | sed -n 's/^usage: .* in \([0-9]*\) messages.*/\1/p')
+	echo "pochta: $stored messages stored, $accepted accepted"
+	[ "$stored" = "$accepted" ] || { echo "pochta lost or duplicated messages" >&2; exit 1; }
+	echo
+	ratio_table "$W/smtp-pochta.txt" "$W/smtp-postfix.txt" "messages/s"
+	echo
+fi
+
+# setup_dovecot makes a private Dovecot in $W/dovecot: POP3 over implicit
+# TLS on 127.0.0.1:$D_POP3S, users pop0…pop9@localhost in a passwd-file
+# with argon2id hashes (64 MiB, 3 passes, like pochta's), Maildirs in
+# $W/dovecot-mail seeded with the same messages as pochta.
+setup_dovecot() {
+	local d="$W/dovecot"
+	mkdir -p "$d" "$W/dovecot-run" "$W/dovecot-mail"
+	chmod 755 "$W/dovecot-mail"
+	cp "$CERT" "$d/cert.pem"; cp "$KEY" "$d/key.pem"; chmod 600 "$d/key.pem"
+	local hash
+	hash=$(doveadm -O pw -s ARGON2ID -p "$PASS")
+	: >"$d/passwd"
+	for i in $(seq 0 9); do echo "pop$i@localhost:$hash" >>"$d/passwd"; done
+	chmod 644 "$d/passwd"
+	cat >"$d/dovecot.conf" <<CFG
+base_dir = $W/dovecot-run
+state_dir = $W/dovecot-run/state
+instance_name = pochta-bench
+protocols = pop3
+listen = 127.0.0.1
+log_path = $W/dovecot.log
+ssl = required
+ssl_cert = <$d/cert.pem
+ssl_key = <$d/key.pem
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = yes
+auth_mechanisms = plain
+mail_location = maildir:$W/dovecot-mail/%n
+mail_uid = nobody
+mail_gid = nogroup
+first_valid_uid = 1
+passdb {
+  driver = passwd-file
+  args = $d/passwd
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=$W/dovecot-mail/%n
+}
+service pop3-login {
+  inet_listener pop3 {
+    port = 0
+  }
+  inet_listener pop3s {
+    address = 127.0.0.1
+    port = $D_POP3S
+    ssl = yes
+  }
+}
+service stats {
+  unix_listener stats-reader {
+    mode = 0666
+  }
+  unix_listener stats-writer {
+    mode = 0666
+  }
+}
+CFG
+	mkdir -p "$W/dovecot-run/state"
+	dovecot -c "$d/dovecot.conf" || { cat "$W/dovecot.log" >&2; exit 1; }
+	for _ in $(seq 1 100); do
+		python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$D_POP3S),1)" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "dovecot did not start" >&2; cat "$W/dovecot.log" >&2; exit 1
+}
+
+if [ "$what" != smtp ]; then
+	echo "== POP3 over TLS (pop3s): logins/s and RETR MB/s, 1 and 10 sessions (POP3_DURATION=$POP3_DURATION per run)"
+	echo "   seeding 10 mailboxes of 20 x 10 KB + 5 x 1 MB into pochta and into Maildirs"
+	stop_pochta
+	"$W/pop3bench" seed -pochta-data "$W/pochta-data" -maildir "$W/dovecot-mail" -users 10 -domain localhost -uid "$(id -u nobody)"
+	start_pochta
+	setup_dovecot
+	"$W/pop3bench" run -label pochta -addr "127.0.0.1:$P_POP3S" -ca "$CERT" -pass "$PASS" -duration "$POP3_DURATION" | tee "$W/pop3-pochta.txt"
+	"$W/pop3bench" run -label dovecot -addr "127.0.0.1:$D_POP3S" -ca "$CERT" -pass "$PASS" -duration "$POP3_DURATION" | tee "$W/pop3-dovecot.txt"
+	echo
+	echo "logins/s (TLS connect, USER/PASS, QUIT; argon2id on both sides):"
+	ratio_table <(grep 'test=login' "$W/pop3-pochta.txt") <(grep 'test=login' "$W/pop3-dovecot.txt") "logins/s"
+	echo "RETR throughput:"
+	ratio_table <(grep 'test=retr' "$W/pop3-pochta.txt") <(grep 'test=retr' "$W/pop3-dovecot.txt") "MB/s"
+	echo
+fi
