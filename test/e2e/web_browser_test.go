@@ -69,6 +69,11 @@ func TestWebBrowser(t *testing.T) {
 			return os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
 		})
 	}
+	// dropFlash removes the notice of an earlier save.
+	dropFlash := chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelectorAll(".flash").forEach(e => e.remove()); true`))
+		return err
+	})
 	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {
@@ -115,6 +120,9 @@ func TestWebBrowser(t *testing.T) {
 	}
 	run("switch POP3 off",
 		chromedp.Click(chromedp.CSS("#pop3")),
+		// Drop the previous notice first, so the wait below sees the
+		// page the save answers with, not the old one.
+		dropFlash,
 		chromedp.Click(chromedp.CSS("#programs-save")),
 		chromedp.WaitVisible(chromedp.CSS(".flash")),
 	)
@@ -128,6 +136,9 @@ func TestWebBrowser(t *testing.T) {
 	}
 	run("switch POP3 on",
 		chromedp.Click(chromedp.CSS("#pop3")),
+		// Drop the previous notice first, so the wait below sees the
+		// page the save answers with, not the old one.
+		dropFlash,
 		chromedp.Click(chromedp.CSS("#programs-save")),
 		chromedp.WaitVisible(chromedp.CSS(".flash")),
 		shot("programs"),
