@@ -319,7 +319,10 @@ func printWelcome(w io.Writer, cfg *config.Config, tm *tlsutil.Manager, serving 
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SERVICE\tSERVER\tPORT\tSECURITY\tLOGIN")
 		for _, l := range serving {
-			host, port, _ := net.SplitHostPort(l.Addr)
+			// The server name is the hostname the certificate is for,
+			// not the address bound (clients check the name).
+			_, port, _ := net.SplitHostPort(l.Addr)
+			host := cfg.Hostname
 			sec := "STARTTLS"
 			if l.ImplicitTLS {
 				sec = "SSL/TLS"
