@@ -495,10 +495,7 @@ func (s *session) quotaLine() (string, error) {
 }
 
 func cmdGetQuotaRoot(s *session, tag string) (string, error) {
-	if err := s.r.sp(); err != nil {
-		return "", err
-	}
-	name, err := s.mailboxArg()
+	name, err := s.spMailboxArg()
 	if err != nil {
 		return "", err
 	}

@@ -24,6 +24,14 @@ func (s *session) mailboxArg() (string, error) {
 	return s.decodeMailbox(name)
 }
 
+// spMailboxArg reads a space and then a mailbox name argument.
+func (s *session) spMailboxArg() (string, error) {
+	if err := s.r.sp(); err != nil {
+		return "", err
+	}
+	return s.mailboxArg()
+}
+
 func (s *session) decodeMailbox(name string) (string, error) {
 	if !s.utf8 {
 		if dec, err := decodeUTF7(name); err == nil {
@@ -449,10 +457,7 @@ func (s *session) subscribe(on bool) error {
 }
 
 func cmdCreate(s *session, tag string) (string, error) {
-	if err := s.r.sp(); err != nil {
-		return "", err
-	}
-	name, err := s.mailboxArg()
+	name, err := s.spMailboxArg()
 	if err != nil {
 		return "", err
 	}
@@ -531,10 +536,7 @@ func folderError(op string, err error) error {
 }
 
 func cmdDelete(s *session, tag string) (string, error) {
-	if err := s.r.sp(); err != nil {
-		return "", err
-	}
-	name, err := s.mailboxArg()
+	name, err := s.spMailboxArg()
 	if err != nil {
 		return "", err
 	}
@@ -558,17 +560,11 @@ func cmdDelete(s *session, tag string) (string, error) {
 }
 
 func cmdRename(s *session, tag string) (string, error) {
-	if err := s.r.sp(); err != nil {
-		return "", err
-	}
-	from, err := s.mailboxArg()
+	from, err := s.spMailboxArg()
 	if err != nil {
 		return "", err
 	}
-	if err := s.r.sp(); err != nil {
-		return "", err
-	}
-	to, err := s.mailboxArg()
+	to, err := s.spMailboxArg()
 	if err != nil {
 		return "", err
 	}
@@ -645,10 +641,7 @@ func (s *session) statusItems() ([]string, error) {
 }
 
 func cmdStatus(s *session, tag string) (string, error) {
-	if err := s.r.sp(); err != nil {
-		return "", err
-	}
-	name, err := s.mailboxArg()
+	name, err := s.spMailboxArg()
 	if err != nil {
 		return "", err
 	}

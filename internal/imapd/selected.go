@@ -62,10 +62,7 @@ type qresyncParams struct {
 }
 
 func (s *session) selectMailbox(readOnly bool) (string, error) {
-	if err := s.r.sp(); err != nil {
-		return "", err
-	}
-	name, err := s.mailboxArg()
+	name, err := s.spMailboxArg()
 	if err != nil {
 		return "", err
 	}
