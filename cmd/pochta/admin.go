@@ -164,8 +164,21 @@ func (e *env) newPassword(fromStdin bool) (pw, hash string, generated bool, err 
 	if err != nil {
 		return "", "", false, err
 	}
-	hash, err = auth.HashPassword(pw)
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return "", "", false, err
+	}
+	hash, err = hashParams(cfg).Hash(pw)
 	return pw, hash, generated, err
+}
+
+// hashParams is the password hash cost the config asks for.
+func hashParams(cfg *config.Config) auth.HashParams {
+	return auth.HashParams{
+		Time:      uint32(cfg.Auth.PasswordHashTime),
+		MemoryKiB: uint32(cfg.Auth.PasswordHashMemory / config.KiB),
+		Threads:   uint8(cfg.Auth.PasswordHashThreads),
+	}
 }
 
 // accountView is how commands print an account.

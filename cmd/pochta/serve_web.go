@@ -96,7 +96,8 @@ func (s *services) webServer(l config.Listener) protocolServer {
 		}
 		srv, err := web.New(web.Options{
 			Config: s.cfg, Store: s.store, Auth: s.auth,
-			Sessions: w.sessions, SignIns: w.signins, Metrics: w.metrics,
+			HashParams: hashParams(s.cfg),
+			Sessions:   w.sessions, SignIns: w.signins, Metrics: w.metrics,
 			Listeners: w.listeners,
 			TLSConfig: s.tls.TLSConfig(),
 			Certificate: func() (time.Time, bool) {

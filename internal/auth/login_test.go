@@ -35,7 +35,7 @@ func newFixture(t *testing.T, p Policy) *fixture {
 	if _, err := st.CreateDomain(ctx, "example.org"); err != nil {
 		t.Fatal(err)
 	}
-	hash, err := HashPassword("right-password")
+	hash, err := testHashParams.Hash("right-password")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +164,8 @@ func TestLoginProtocolSwitchesAndDisabled(t *testing.T) {
 func TestLoginAppPasswords(t *testing.T) {
 	f := newFixture(t, defaultPolicy)
 	ctx := context.Background()
-	h1, _ := HashPassword("app-mail-only")
-	h2, _ := HashPassword("app-anything")
+	h1, _ := testHashParams.Hash("app-mail-only")
+	h2, _ := testHashParams.Hash("app-anything")
 	ap1, err := f.st.CreateAppPassword(ctx, store.AppPassword{AccountID: f.acct.ID, Name: "phone", Hash: h1, Protocols: []string{"imap"}})
 	if err != nil {
 		t.Fatal(err)
@@ -228,3 +228,7 @@ func TestLoginThrottling(t *testing.T) {
 		t.Fatalf("after the window: %v", err)
 	}
 }
+
+// testHashParams makes cheap hashes: these tests exercise the login rules,
+// not the hash (password_test.go does, with the default cost).
+var testHashParams = HashParams{Time: 1, MemoryKiB: 64, Threads: 1}

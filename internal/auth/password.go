@@ -31,16 +31,50 @@ var ErrMismatch = errors.New("password does not match")
 
 var b64 = base64.RawStdEncoding
 
-// HashPassword makes an argon2id hash in the PHC string format:
-// $argon2id$v=19$m=65536,t=3,p=2$<salt>$<hash>.
-func HashPassword(password string) (string, error) {
+// HashParams is the argon2id cost of new password hashes. Each hash
+// records its own parameters, so changing them affects only passwords set
+// afterwards.
+type HashParams struct {
+	// Time is the number of passes over the memory.
+	Time uint32
+	// MemoryKiB is the memory used, in KiB.
+	MemoryKiB uint32
+	// Threads is the number of lanes.
+	Threads uint8
+}
+
+// DefaultHashParams are the parameters HashPassword uses: 3 passes over
+// 64 MiB in 2 lanes.
+func DefaultHashParams() HashParams {
+	return HashParams{Time: argonTime, MemoryKiB: argonMemory, Threads: argonThreads}
+}
+
+// Hash makes an argon2id hash with p in the PHC string format:
+// $argon2id$v=19$m=65536,t=3,p=2$<salt>$<hash>. Zero fields take the
+// defaults.
+func (p HashParams) Hash(password string) (string, error) {
+	d := DefaultHashParams()
+	if p.Time == 0 {
+		p.Time = d.Time
+	}
+	if p.MemoryKiB == 0 {
+		p.MemoryKiB = d.MemoryKiB
+	}
+	if p.Threads == 0 {
+		p.Threads = d.Threads
+	}
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+		argon2.Version, p.MemoryKiB, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// HashPassword makes an argon2id hash with DefaultHashParams.
+func HashPassword(password string) (string, error) {
+	return DefaultHashParams().Hash(password)
 }
 
 // VerifyPassword checks a password against an argon2id hash made by

@@ -76,3 +76,28 @@ func FuzzVerifyPassword(f *testing.F) {
 		_ = VerifyPassword(hash, pw)
 	})
 }
+
+// TestHashParams checks that a hash records the cost it was made with and
+// verifies with it, and that zero fields mean the defaults.
+func TestHashParams(t *testing.T) {
+	h, err := HashParams{Time: 1, MemoryKiB: 64, Threads: 1}.Hash("pw-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(h, "$m=64,t=1,p=1$") {
+		t.Fatalf("hash %q does not record m=64,t=1,p=1", h)
+	}
+	if err := VerifyPassword(h, "pw-1"); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if err := VerifyPassword(h, "pw-2"); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("wrong password: got %v, want ErrMismatch", err)
+	}
+	d, err := HashParams{}.Hash("pw-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(d, "$m=65536,t=3,p=2$") {
+		t.Fatalf("zero params: hash %q does not use the defaults", d)
+	}
+}

@@ -174,6 +174,15 @@ type AuthConfig struct {
 	// FailedLoginWindow is the period over which failed logins are
 	// counted. Default "15m".
 	FailedLoginWindow Duration `toml:"failed_login_window"`
+
+	// PasswordHashTime, PasswordHashMemory and PasswordHashThreads are the
+	// argon2id cost of passwords set from now on (each stored hash keeps
+	// its own cost). Defaults: 3 passes, 64 MiB, 2 lanes. Lower values
+	// make logins cheaper and stored passwords weaker; the test suite
+	// lowers them to save time.
+	PasswordHashTime    int  `toml:"password_hash_time"`
+	PasswordHashMemory  Size `toml:"password_hash_memory"`
+	PasswordHashThreads int  `toml:"password_hash_threads"`
 }
 
 // Storage backends accepted in StoreConfig.Backend.
@@ -330,9 +339,12 @@ func Default() *Config {
 		},
 		TLS: TLSConfig{MinVersion: "1.2"},
 		Auth: AuthConfig{
-			FailedLoginDelay:  Duration(2 * time.Second),
-			MaxFailedLogins:   10,
-			FailedLoginWindow: Duration(15 * time.Minute),
+			FailedLoginDelay:    Duration(2 * time.Second),
+			MaxFailedLogins:     10,
+			FailedLoginWindow:   Duration(15 * time.Minute),
+			PasswordHashTime:    3,
+			PasswordHashMemory:  64 * MiB,
+			PasswordHashThreads: 2,
 		},
 		Store: StoreConfig{Backend: BackendSQLite},
 		Limits: LimitsConfig{

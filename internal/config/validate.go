@@ -41,6 +41,9 @@ func (c *Config) Validate() error {
 	}
 
 	// Auth.
+	v.intRange("auth.password_hash_time", c.Auth.PasswordHashTime, 1, 100)
+	v.sizeRange("auth.password_hash_memory", c.Auth.PasswordHashMemory, 64*KiB, 4*GiB)
+	v.intRange("auth.password_hash_threads", c.Auth.PasswordHashThreads, 1, 64)
 	v.durationRange("auth.failed_login_delay", c.Auth.FailedLoginDelay, 0, time.Minute)
 	v.atLeast("auth.max_failed_logins", c.Auth.MaxFailedLogins, 0)
 	if c.Auth.MaxFailedLogins > 0 {
@@ -145,6 +148,20 @@ func (v *validator) add(key, format string, args ...any) {
 func (v *validator) atLeast(key string, n, lo int) {
 	if n < lo {
 		v.add(key, "must be at least %d, not %d", lo, n)
+	}
+}
+
+// intRange checks lo <= n <= hi.
+func (v *validator) intRange(key string, n, lo, hi int) {
+	if n < lo || n > hi {
+		v.add(key, "must be between %d and %d, not %d", lo, hi, n)
+	}
+}
+
+// sizeRange checks lo <= s <= hi.
+func (v *validator) sizeRange(key string, s, lo, hi Size) {
+	if s < lo || s > hi {
+		v.add(key, "must be between %s and %s, not %s", lo, hi, s)
 	}
 }
 

@@ -38,7 +38,7 @@ type testEnv struct {
 const testPassword = "correct horse"
 
 // hashOnce keeps the test suite fast: argon2id hashing is slow on purpose.
-var hashOnce = sync.OnceValues(func() (string, error) { return auth.HashPassword(testPassword) })
+var hashOnce = sync.OnceValues(func() (string, error) { return auth.HashParams{Time: 1, MemoryKiB: 64, Threads: 1}.Hash(testPassword) })
 
 type envOptions struct {
 	allowPlaintext bool

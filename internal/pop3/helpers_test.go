@@ -80,7 +80,7 @@ func newEnv(t *testing.T, cfg envConfig) *testEnv {
 	if _, err := st.CreateDomain(ctx, "example.org"); err != nil {
 		t.Fatal(err)
 	}
-	hash, err := auth.HashPassword(testPassword)
+	hash, err := auth.HashParams{Time: 1, MemoryKiB: 64, Threads: 1}.Hash(testPassword)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -390,7 +390,7 @@ func (s *Server) appPasswordCreate(w http.ResponseWriter, r *http.Request, q *re
 		s.internal(w, r, fmt.Errorf("app password: %w", err))
 		return
 	}
-	hash, err := auth.HashPassword(pw)
+	hash, err := s.o.HashParams.Hash(pw)
 	if err != nil {
 		s.internal(w, r, fmt.Errorf("app password: %w", err))
 		return
@@ -456,7 +456,7 @@ func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request, q *req) {
 		fail(q.lang.F("pw.short", s.o.MinPasswordLength))
 		return
 	}
-	hash, err := auth.HashPassword(nw)
+	hash, err := s.o.HashParams.Hash(nw)
 	if err != nil {
 		s.internal(w, r, fmt.Errorf("change password: %w", err))
 		return

@@ -147,7 +147,7 @@ func (s *Server) adminAccountCreate(w http.ResponseWriter, r *http.Request, q *r
 		s.internal(w, r, fmt.Errorf("create account: %w", err))
 		return
 	}
-	hash, err := auth.HashPassword(pw)
+	hash, err := s.o.HashParams.Hash(pw)
 	if err != nil {
 		s.internal(w, r, fmt.Errorf("create account: %w", err))
 		return
@@ -262,7 +262,7 @@ func (s *Server) adminAccountReset(w http.ResponseWriter, r *http.Request, q *re
 		s.internal(w, r, fmt.Errorf("reset password: %w", err))
 		return
 	}
-	if a.PasswordHash, err = auth.HashPassword(pw); err != nil {
+	if a.PasswordHash, err = s.o.HashParams.Hash(pw); err != nil {
 		s.internal(w, r, fmt.Errorf("reset password: %w", err))
 		return
 	}

@@ -63,7 +63,7 @@ func newSite(t *testing.T, listeners []config.Listener) *site {
 		name  string
 		admin bool
 	}{{"alice", false}, {"bob", false}, {"root", true}} {
-		hash, err := auth.HashPassword(u.name + "-password-1")
+		hash, err := auth.HashParams{Time: 1, MemoryKiB: 64, Threads: 1}.Hash(u.name + "-password-1")
 		if err != nil {
 			t.Fatal(err)
 		}

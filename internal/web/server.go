@@ -46,6 +46,9 @@ type Options struct {
 	Config *config.Config
 	Store  store.Store
 	Auth   *auth.Authenticator
+	// HashParams is the cost of password hashes made here (new passwords,
+	// app passwords); zero fields take the defaults.
+	HashParams auth.HashParams
 	// Sessions keeps web sessions; nil means in memory (12 h idle, 7 days
 	// at most).
 	Sessions Sessions

@@ -9,6 +9,7 @@ import (
 // TestAdminWhileServing runs the admin commands against a running server's
 // store, and checks that accounts survive a restart.
 func TestAdminWhileServing(t *testing.T) {
+	t.Parallel()
 	s := StartServer(t, "")
 	out := s.Pochta(t, "user", "add", "anna@example.org")
 	if !strings.Contains(out, "account anna@example.org added") || !strings.Contains(out, "password: ") {

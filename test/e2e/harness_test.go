@@ -86,8 +86,8 @@ func StartServer(t testing.TB, extra string) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	s := &Server{t: t, Dir: dir, Config: filepath.Join(dir, "pochta.toml"), Addrs: map[string]string{}, done: make(chan struct{})}
-	cfg := fmt.Sprintf("hostname = \"mail.example.org\"\ndata_dir = %q\n\n%s\n[auth]\nfailed_login_delay = \"0s\"\n\n%s\n",
-		filepath.Join(dir, "data"), allListeners, extra)
+	cfg := fmt.Sprintf("hostname = \"mail.example.org\"\ndata_dir = %q\n\n%s\n[auth]\nfailed_login_delay = \"0s\"\n%s\n%s\n",
+		filepath.Join(dir, "data"), allListeners, cheapHashes, extra)
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +95,12 @@ func StartServer(t testing.TB, extra string) *Server {
 	s.start(t)
 	return s
 }
+
+// cheapHashes makes password hashes cheap in test servers: the suite logs
+// in hundreds of times, and the default argon2id cost (64 MiB, 3 passes)
+// would dominate its run time. Hashes keep their cost in themselves, so
+// the login code is the same.
+const cheapHashes = "password_hash_time = 1\npassword_hash_memory = \"64KiB\"\npassword_hash_threads = 1\n"
 
 var listeningRE = regexp.MustCompile(`msg=listening listener=(\S+) addr=(\S+)`)
 

@@ -94,6 +94,7 @@ func (c *imapConn) ok(cmd string) []string {
 // TestIMAPPythonImaplib drives the real server with python3's imaplib over
 // IMAPS and over STARTTLS.
 func TestIMAPPythonImaplib(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 not installed")
 	}
@@ -177,6 +178,7 @@ print('DONE')
 // reaches an IDLE session at once, and that a second session sees flag
 // changes and expunges of the first.
 func TestIMAPIdleWakesOnSMTPDelivery(t *testing.T) {
+	t.Parallel()
 	s := StartServer(t, "")
 	s.AddUser(t, "anna@example.org", "anna-secret-1")
 	a := dialIMAPS(t, s)
@@ -210,6 +212,7 @@ func TestIMAPIdleWakesOnSMTPDelivery(t *testing.T) {
 // TestIMAPShutdownSaysBye checks that stopping the server ends sessions
 // with BYE.
 func TestIMAPShutdownSaysBye(t *testing.T) {
+	t.Parallel()
 	s := StartServer(t, "")
 	c := dialIMAPS(t, s)
 	c.ok("NOOP")

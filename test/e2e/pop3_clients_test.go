@@ -135,6 +135,7 @@ var messageIDRE = regexp.MustCompile(`(?mi)^Message-ID: (<[^>]+>)\r?$`)
 // writes LF line endings). A getmail that trusts another certificate must
 // fetch nothing, and a second run fetches nothing new.
 func TestPOP3Getmail(t *testing.T) {
+	t.Parallel()
 	gm, err := exec.LookPath("getmail")
 	if err != nil {
 		t.Skip("getmail not installed (Debian package getmail6)")
@@ -188,7 +189,7 @@ func TestPOP3Getmail(t *testing.T) {
 	run := func(rc string) ([]byte, error) {
 		cmd := exec.Command(gm, "--getmaildir", dir, "--rcfile", rc)
 		cmd.Env = append(os.Environ(), "HOME="+dir)
-		return runWithTimeout(cmd, 3*time.Minute)
+		return runWithTimeout(cmd, 6*time.Minute)
 	}
 	maildir := func(name string) string {
 		md := filepath.Join(dir, name)

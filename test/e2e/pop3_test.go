@@ -25,6 +25,7 @@ func (s *Server) certFile() string { return filepath.Join(s.Dir, "data", "tls", 
 // login policy on port 110, STLS, port 995, the POP3 switch, and what the
 // operator sees in the log.
 func TestPOP3Protocol(t *testing.T) {
+	t.Parallel()
 	s := StartServer(t, "")
 	s.AddUser(t, popUser, popPassword)
 	stored := deliverPOP3Mail(t, s, popUser, []string{"Subject: a\r\n\r\nbody\r\n", "Subject: b\r\n\r\n.dot\r\n"})
@@ -92,6 +93,7 @@ func tlsUpgrade(t *testing.T, c *popClient, s *Server) *popClient {
 // over port 995 and over STLS, compares every message byte for byte, then
 // deletes them and checks where they went.
 func TestPOP3Python(t *testing.T) {
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not installed (Debian package python3)")
@@ -197,6 +199,7 @@ func firstDiff(a, b []byte) int {
 // TestPOP3Curl fetches messages with curl over pop3s:// and over pop3://
 // with STLS, and lists the mailbox.
 func TestPOP3Curl(t *testing.T) {
+	t.Parallel()
 	curl, err := exec.LookPath("curl")
 	if err != nil {
 		t.Skip("curl not installed (Debian package curl)")
@@ -258,6 +261,7 @@ func port(t *testing.T, addr string) string {
 // port 995 and compares each message (fetchmail hands them to its MDA
 // with LF line endings; headers and bodies must be unchanged).
 func TestPOP3Fetchmail(t *testing.T) {
+	t.Parallel()
 	fm, err := exec.LookPath("fetchmail")
 	if err != nil {
 		t.Skip("fetchmail not installed (Debian package fetchmail)")
@@ -283,7 +287,7 @@ func TestPOP3Fetchmail(t *testing.T) {
 	}
 	cmd := exec.Command(fm, "-f", rc, "--invisible", "--nodetach", "-i", filepath.Join(dir, "ids"))
 	cmd.Env = append(os.Environ(), "HOME="+dir, "FETCHMAILHOME="+dir)
-	res, err := runWithTimeout(cmd, 3*time.Minute)
+	res, err := runWithTimeout(cmd, 6*time.Minute)
 	if err != nil {
 		t.Fatalf("fetchmail: %v\n%s", err, res)
 	}

@@ -52,6 +52,7 @@ func pgDatabase(t *testing.T) string {
 // accounts made by the admin command, mail in over SMTP, out over POP3, and
 // everything still there after a restart.
 func TestPostgresBackedServer(t *testing.T) {
+	t.Parallel()
 	dsn := pgDatabase(t)
 	s := StartServer(t, fmt.Sprintf("[store]\nbackend = \"postgres\"\ndsn = %q\n", dsn))
 	s.AddUser(t, "pavel@example.org", "pg-secret-1")

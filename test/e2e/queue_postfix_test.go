@@ -143,6 +143,7 @@ func writeSelfSigned(t *testing.T, certFile, keyFile string) {
 }
 
 func TestQueueDeliversToPostfix(t *testing.T) {
+	t.Parallel()
 	pfAddr, mailDir := startPostfix(t)
 	d := startDNS(t)
 	a := StartServer(t, dnsConfig(d)+fmt.Sprintf("\n[queue.routes]\n%q = %q\n", "pf.example", pfAddr))

@@ -32,6 +32,7 @@ func (c *smtpClient) expectClosed(d time.Duration) {
 // max_message_size, before and after STARTTLS (a message of exactly that
 // size is accepted and one byte more refused: TestSMTPPolicies).
 func TestSMTPSizeAnnounced(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "")
 	c := dialSMTP(t, s.Addr("smtp"))
 	r := c.expect("EHLO mx.sender.example", "250")
@@ -51,6 +52,7 @@ func TestSMTPSizeAnnounced(t *testing.T) {
 // TestSMTPConnectionLimitPerIP checks the 421 for a client over
 // [limits] max_connections_per_ip, and that a freed slot can be reused.
 func TestSMTPConnectionLimitPerIP(t *testing.T) {
+	t.Parallel()
 	s := StartServer(t, "[limits]\nmax_connections_per_ip = 2\n")
 	first := dialSMTP(t, s.Addr("smtp"))
 	second := dialSMTP(t, s.Addr("submission"))
@@ -95,6 +97,7 @@ func TestSMTPConnectionLimitPerIP(t *testing.T) {
 // TestSMTPTooManyErrors checks that a session is closed with 421 after
 // ten refused commands, and that a new session starts afresh.
 func TestSMTPTooManyErrors(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "")
 	c := dialSMTP(t, s.Addr("submission"))
 	c.expect("EHLO client.test", "250")
@@ -125,6 +128,7 @@ func TestSMTPTooManyErrors(t *testing.T) {
 // TestSMTPCommandTimeout checks [smtp] command_timeout: a silent client
 // is sent 421 and disconnected, one that keeps talking is not.
 func TestSMTPCommandTimeout(t *testing.T) {
+	t.Parallel()
 	s := StartServer(t, "[smtp]\ncommand_timeout = \"2s\"\n")
 
 	busy := dialSMTP(t, s.Addr("smtp"))
@@ -166,6 +170,7 @@ func TestSMTPCommandTimeout(t *testing.T) {
 // accepted without TLS under the secure policy, required before MAIL,
 // local recipients only, and a wrong password refused.
 func TestSMTPDevicesListener(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "")
 	c := dialSMTP(t, s.Addr("devices"))
 	r := c.expect("EHLO scanner.lan", "250")
@@ -212,6 +217,7 @@ func TestSMTPDevicesListener(t *testing.T) {
 // TestSMTPSubmissionExtra checks a submission_extra port: STARTTLS with
 // the certificate checked, AUTH required before MAIL, then delivery.
 func TestSMTPSubmissionExtra(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "")
 	c := dialSMTP(t, s.Addr("submission_extra"))
 	r := c.expect("EHLO client.test", "250")

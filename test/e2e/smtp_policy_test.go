@@ -48,6 +48,7 @@ func submissionSession(t *testing.T, s *Server) *smtpClient {
 }
 
 func TestSMTPPolicies(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "")
 
 	t.Run("greeting and EHLO name no software; extensions", func(t *testing.T) {
@@ -269,6 +270,7 @@ func TestSMTPPolicies(t *testing.T) {
 }
 
 func TestSMTPQuota(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "")
 	s.Pochta(t, "user", "set", "boris@example.org", "--quota", "2KiB")
 	big := simpleMessage("x@sender.example", "boris@example.org", "fills", strings.Repeat("z", 2500))
@@ -317,6 +319,7 @@ func TestSMTPQuota(t *testing.T) {
 }
 
 func TestSMTPSendingLimits(t *testing.T) {
+	t.Parallel()
 	msg := simpleMessage("anna@example.org", "boris@example.org", "n", "x")
 	t.Run("per hour", func(t *testing.T) {
 		s := policyServer(t, "max_messages_per_hour = 2\n")
@@ -381,6 +384,7 @@ func withAttachment(from, name, ctype string, data []byte) string {
 }
 
 func TestSMTPBlockedAttachments(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "blocked_extensions = [\"exe\", \".scr\"]\nmax_message_size = \"1MiB\"\n")
 	s2 := policyServer(t, "max_message_size = \"1MiB\"\n") // default: nothing blocked
 	cases := []struct {

@@ -14,6 +14,7 @@ import (
 )
 
 func TestSMTPPipelining(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "")
 	c := dialSMTP(t, s.Addr("smtp"))
 	c.expect("EHLO mx.sender.example", "250")
@@ -64,6 +65,7 @@ func TestSMTPPipelining(t *testing.T) {
 }
 
 func TestSMTPBDAT(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "")
 	c := dialSMTP(t, s.Addr("smtp"))
 	c.expect("EHLO mx.sender.example", "250")
@@ -106,6 +108,7 @@ func TestSMTPBDAT(t *testing.T) {
 }
 
 func TestSMTPUTF8(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "")
 	s.AddUser(t, "пользователь@example.org", "utf8-secret-1")
 	c := dialSMTP(t, s.Addr("smtp"))
@@ -136,6 +139,7 @@ func TestSMTPUTF8(t *testing.T) {
 // TestSMTPSmuggling: only CRLF.CRLF ends DATA; <LF>.<CRLF> and <CR>.<CR>
 // variants are data, so a second message cannot be smuggled in.
 func TestSMTPSmuggling(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "")
 	c := dialSMTP(t, s.Addr("smtp"))
 	c.expect("EHLO mx.sender.example", "250")
@@ -164,6 +168,7 @@ func TestSMTPSmuggling(t *testing.T) {
 }
 
 func TestSMTPTLS(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "")
 	t.Run("implicit TLS on submissions", func(t *testing.T) {
 		c := dialSMTPS(t, s.Addr("submissions"), s.TLSConfig())
@@ -227,6 +232,7 @@ func TestSMTPTLS(t *testing.T) {
 // slow by design, argon2id), 80 over MX. Every one must be stored exactly
 // once.
 func TestSMTPConcurrentSubmissions(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "[limits]\nmax_connections_per_ip = 200\n")
 	const n, viaSubmission = 100, 20
 	var wg sync.WaitGroup
@@ -319,6 +325,7 @@ func (g *goroutineTB) runCleanups() {
 }
 
 func TestSMTPShutdown421(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "")
 	c := dialSMTP(t, s.Addr("smtp"))
 	c.expect("EHLO mx.sender.example", "250")
@@ -342,6 +349,7 @@ func TestSMTPShutdown421(t *testing.T) {
 }
 
 func TestSMTPRealClients(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "")
 	ca := filepath.Join(s.Dir, "data", "tls", "selfsigned.crt")
 	t.Run("python smtplib", func(t *testing.T) {

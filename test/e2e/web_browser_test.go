@@ -28,6 +28,7 @@ func chromiumPath() string {
 // IMAP with it, switch the page to Russian and back. With
 // SCREENSHOT_DIR set, it saves screenshots of the main pages there.
 func TestWebBrowser(t *testing.T) {
+	t.Parallel()
 	exe := chromiumPath()
 	if exe == "" {
 		t.Skip("chromium is not installed (Debian package: chromium)")

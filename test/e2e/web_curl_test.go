@@ -82,6 +82,7 @@ func webPort(t *testing.T, addr string) string {
 // page takes effect at the next POP3 login, and the failure shows up on
 // the owner's page and in /metrics.
 func TestWebCurl(t *testing.T) {
+	t.Parallel()
 	s := StartServer(t, "")
 	s.AddUser(t, "alice@example.org", "alice-secret-1")
 	base := "http://" + s.Addr("http")
