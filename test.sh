@@ -7,17 +7,21 @@ cd "$(dirname "$0")"
 
 # Debian packages the tests use: gcc for the race detector (cgo), real mail
 # clients for the end-to-end tests, PostgreSQL for the shared store, Chromium
-# for the browser test of the web pages.
-pkgs=(gcc libc6-dev git ca-certificates python3 curl swaks fetchmail getmail6 mutt postgresql chromium)
+# for the browser test of the web pages, Postfix as a remote MX for the
+# outbound queue (preseeded to "No configuration": no system instance).
+pkgs=(gcc libc6-dev git ca-certificates python3 curl swaks fetchmail getmail6 mutt postgresql chromium postfix)
 need_pkgs=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
 	echo "== apt-get install ${need_pkgs[*]}"
+	preseed="postfix postfix/main_mailer_type select No configuration"
 	if [ "$(id -u)" -eq 0 ]; then
+		echo "$preseed" | debconf-set-selections
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"
 	else
+		echo "$preseed" | sudo debconf-set-selections
 		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"
 	fi
 fi
