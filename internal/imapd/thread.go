@@ -371,26 +371,30 @@ func firstMsgID(field string) string {
 	return ""
 }
 
-func (s *session) cmdThread(tag string, uid bool) (string, error) {
-	r := s.r
+// parseThread reads the arguments of THREAD: SP algorithm SP charset SP
+// search-keys.
+func parseThread(r *reader) (alg string, key *searchKey, err error) {
 	if err := r.sp(); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	alg, err := r.keyword()
-	if err != nil {
-		return "", err
+	if alg, err = r.keyword(); err != nil {
+		return "", nil, err
 	}
 	if alg != "REFERENCES" && alg != "ORDEREDSUBJECT" {
-		return "", errSyntax("unknown threading algorithm %s", alg)
+		return "", nil, errSyntax("unknown threading algorithm %s", alg)
 	}
 	if err := r.sp(); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	key, err := parseCharsetKeys(r)
+	if key, err = parseCharsetKeys(r); err != nil {
+		return "", nil, err
+	}
+	return alg, key, r.end()
+}
+
+func (s *session) cmdThread(tag string, uid bool) (string, error) {
+	alg, key, err := parseThread(s.r)
 	if err != nil {
-		return "", err
-	}
-	if err := r.end(); err != nil {
 		return "", err
 	}
 	if usesModSeq(key) {
