@@ -188,7 +188,7 @@ func TestSortCriteria(t *testing.T) {
 		{"FROM", "1 4 3 2"},
 		{"SIZE", "4 3 1 2"},
 		{"TO", "2 1 3 4"},
-		{"CC", "2 3 1 4"},         // no Cc sorts first
+		{"CC", "2 3 1 4"},          // no Cc sorts first
 		{"DISPLAYFROM", "2 4 3 1"}, // no name: the address counts
 		{"DISPLAYTO", "3 2 4 1"},   // names decoded (Björn after Bert)
 		{"REVERSE ARRIVAL", "4 1 2 3"},
