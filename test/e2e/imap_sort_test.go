@@ -69,7 +69,7 @@ ctx.check_hostname = False
 m = imaplib.IMAP4_SSL(sys.argv[1], int(sys.argv[2]), ssl_context=ctx)
 m.login('anna@example.org', 'anna-secret-1')
 m.select('INBOX')
-print('SORT', m.sort('(REVERSE ARRIVAL)', 'UTF-8', 'ALL'))
+print('SORT', m.sort('(REVERSE DATE)', 'UTF-8', 'ALL'))
 print('THREAD', m.thread('REFERENCES', 'UTF-8', 'ALL'))
 print('UIDTHREAD', m.uid('THREAD', 'ORDEREDSUBJECT', 'UTF-8', 'SUBJECT', 'plans'))
 m.logout()
