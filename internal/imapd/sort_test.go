@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -215,6 +216,11 @@ func TestSortCriteria(t *testing.T) {
 	}
 	if got := only(t, c.ok("UID SORT (REVERSE DATE) UTF-8 UID 3:5"), "* SORT"); got != "* SORT 4 5 3" {
 		t.Errorf("UID SORT with UID set: %q", got)
+	}
+	// With a MODSEQ key the answer carries the highest mod-sequence
+	// (RFC 7162 §3.1.5).
+	if got := only(t, c.ok("SORT (ARRIVAL) UTF-8 MODSEQ 1"), "* SORT"); !regexp.MustCompile(`^\* SORT 3 2 1 4 \(MODSEQ [1-9][0-9]*\)$`).MatchString(got) {
+		t.Errorf("SORT with MODSEQ: %q", got)
 	}
 	if got := only(t, c.ok("SORT (SUBJECT) UTF-8 FROM nobody"), "* SORT"); got != "* SORT" {
 		t.Errorf("empty SORT: %q", got)
