@@ -52,6 +52,9 @@ type Options struct {
 type Server struct {
 	opts Options
 	log  *slog.Logger
+	// deflaters holds idle *flate.Writer for COMPRESS=DEFLATE sessions,
+	// which borrow one per response burst (see compress.go).
+	deflaters sync.Pool
 }
 
 // New makes a Server.

@@ -331,6 +331,11 @@ func init() {
 		"UID COPY":     {func(s *session, tag string) (string, error) { return s.cmdCopy(true, false) }, selectedOnly, true},
 		"MOVE":         {func(s *session, tag string) (string, error) { return s.cmdCopy(false, true) }, selectedOnly, true},
 		"UID MOVE":     {func(s *session, tag string) (string, error) { return s.cmdCopy(true, true) }, selectedOnly, true},
+		"SORT":         {func(s *session, tag string) (string, error) { return s.cmdSort(tag, false) }, selectedOnly, false},
+		"UID SORT":     {func(s *session, tag string) (string, error) { return s.cmdSort(tag, true) }, selectedOnly, true},
+		"THREAD":       {func(s *session, tag string) (string, error) { return s.cmdThread(tag, false) }, selectedOnly, false},
+		"UID THREAD":   {func(s *session, tag string) (string, error) { return s.cmdThread(tag, true) }, selectedOnly, true},
+		"COMPRESS":     {cmdCompress, authenticated, true},
 	}
 }
 
@@ -351,6 +356,7 @@ func (s *session) capabilities() string {
 	caps = append(caps, "UIDPLUS", "MOVE", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED",
 		"LIST-STATUS", "ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC", "STATUS=SIZE",
 		fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit), "MULTIAPPEND", "UTF8=ACCEPT", "BINARY", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE")
+	caps = append(caps, "SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "COMPRESS=DEFLATE")
 	return strings.Join(caps, " ")
 }
 

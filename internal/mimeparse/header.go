@@ -42,6 +42,7 @@ const (
 	eBcc
 	eInReplyTo
 	eMessageID
+	eReferences
 	numEnvFields
 )
 
@@ -56,6 +57,7 @@ var envFieldIndex = map[string]int{
 	"bcc":         eBcc,
 	"in-reply-to": eInReplyTo,
 	"message-id":  eMessageID,
+	"references":  eReferences,
 }
 
 // isAddressField reports whether an envelope field is an address list,
@@ -248,6 +250,7 @@ func (h *header) fillEnvelope(e *Envelope) {
 	e.Subject = h.env[eSubject]
 	e.InReplyTo = h.env[eInReplyTo]
 	e.MessageID = h.env[eMessageID]
+	e.References = h.env[eReferences]
 	addrs := func(i int) []Address {
 		return parseAddressList(h.env[i] + string(h.more[i]))
 	}

@@ -80,20 +80,22 @@ func TestParseTable(t *testing.T) {
 				"Subject: hello\n" +
 				"Date: Mon, 1 Jan 2024 10:00:00 +0000\n" +
 				"Message-ID: <1@example.org>\n" +
+				"References: <0@example.org>\n <00@example.org>\n" +
 				"\n" +
 				"Hi Bob,\n" +
 				"bye\n",
-			header: "From: Alice <alice@example.org>\nTo: bob@example.net\nSubject: hello\nDate: Mon, 1 Jan 2024 10:00:00 +0000\nMessage-ID: <1@example.org>\n\n",
+			header: "From: Alice <alice@example.org>\nTo: bob@example.net\nSubject: hello\nDate: Mon, 1 Jan 2024 10:00:00 +0000\nMessage-ID: <1@example.org>\nReferences: <0@example.org>\n <00@example.org>\n\n",
 			parts: []partWant{
 				{path: nil, typ: "text/plain", body: "Hi Bob,\nbye\n", lines: 2},
-				{path: []int{1}, typ: "text/plain", header: "From: Alice <alice@example.org>\nTo: bob@example.net\nSubject: hello\nDate: Mon, 1 Jan 2024 10:00:00 +0000\nMessage-ID: <1@example.org>\n\n", body: "Hi Bob,\nbye\n", lines: 2},
+				{path: []int{1}, typ: "text/plain", header: "From: Alice <alice@example.org>\nTo: bob@example.net\nSubject: hello\nDate: Mon, 1 Jan 2024 10:00:00 +0000\nMessage-ID: <1@example.org>\nReferences: <0@example.org>\n <00@example.org>\n\n", body: "Hi Bob,\nbye\n", lines: 2},
 			},
 			env: &Envelope{
-				Date:      "Mon, 1 Jan 2024 10:00:00 +0000",
-				Subject:   "hello",
-				From:      []Address{{Name: "Alice", Mailbox: "alice", Host: "example.org"}},
-				To:        []Address{{Mailbox: "bob", Host: "example.net"}},
-				MessageID: "<1@example.org>",
+				Date:       "Mon, 1 Jan 2024 10:00:00 +0000",
+				Subject:    "hello",
+				From:       []Address{{Name: "Alice", Mailbox: "alice", Host: "example.org"}},
+				To:         []Address{{Mailbox: "bob", Host: "example.net"}},
+				MessageID:  "<1@example.org>",
+				References: "<0@example.org> <00@example.org>",
 			},
 			textHdr:  []string{"Subject: hello\n", "From: Alice <alice@example.org>\n"},
 			textBody: "Hi Bob,\nbye\n",

@@ -162,6 +162,10 @@ type Envelope struct {
 	InReplyTo string `json:"irt,omitempty"`
 	// MessageID is the raw Message-ID field.
 	MessageID string `json:"mid,omitempty"`
+	// References is the raw References field. It is not part of the IMAP
+	// ENVELOPE; THREAD=REFERENCES (RFC 5256) needs it. Structures cached
+	// before it was added lack it.
+	References string `json:"ref,omitempty"`
 }
 
 // SenderOrFrom returns Sender, or From when Sender is empty, as RFC 3501
