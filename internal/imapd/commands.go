@@ -348,20 +348,23 @@ func cmdAppend(s *session, tag string) (string, error) {
 			}
 			more := yield(d, nil)
 			// Whatever the store read, the literal must be consumed.
-			if _, err := io.Copy(io.Discard, body.r); err != nil {
-				cmdErr = fmt.Errorf("append: read literal: %w", err)
-				return
+			_, err = io.Copy(io.Discard, body.r)
+			if err != nil {
+				err = fmt.Errorf("append: read literal: %w", err)
+			} else {
+				r.literalPending = false
+				err = r.readLine()
 			}
-			r.literalPending = false
-			if err := r.readLine(); err != nil {
+			if err == nil && body.utf8 {
+				err = r.expect(')')
+			}
+			if err != nil {
+				// The batch must not be stored: tell the store.
 				cmdErr = err
-				return
-			}
-			if body.utf8 {
-				if err := r.expect(')'); err != nil {
-					cmdErr = err
-					return
+				if more {
+					yield(store.Delivery{}, err)
 				}
+				return
 			}
 			if !more || r.atEnd() {
 				return
