@@ -107,3 +107,75 @@ func TestAppendUTF8(t *testing.T) {
 	c.expect("APPEND INBOX UTF8 ({"+n+"+}\r\n"+msg+")", "BAD")
 	mustHave(t, c.ok("STATUS INBOX (MESSAGES)"), "(MESSAGES 2)")
 }
+
+// fetchLiteral returns the literal of a one-item FETCH of one message.
+func fetchLiteral(t *testing.T, c *client, cmd string) string {
+	t.Helper()
+	for _, l := range c.ok(cmd) {
+		if i := strings.Index(l, "}\r\n"); i >= 0 && strings.Contains(l, " FETCH (") {
+			return strings.TrimSuffix(l[i+3:], ")")
+		}
+	}
+	t.Fatalf("%s: no literal", cmd)
+	return ""
+}
+
+func TestCatenate(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	src := e.deliver("INBOX", msg1)
+	c := e.login()
+	mustHave(t, c.ok("CAPABILITY"), " CATENATE")
+	in, _ := e.st.Folder(t.Context(), e.acct.ID, "INBOX")
+	c.ok("EXAMINE INBOX")
+	part1 := fetchLiteral(t, c, "FETCH 1 BODY.PEEK[1]")
+	whole := fetchLiteral(t, c, "FETCH 1 BODY.PEEK[]")
+	if part1 != "Hello quarterly numbers" || len(whole) != int(src.Size) {
+		t.Fatalf("source: part 1 %q, whole %d bytes", part1, len(whole))
+	}
+
+	head := "From: anna@example.org\r\nSubject: forward\r\n\r\nSee below:\r\n"
+	tail := "\r\n-- \r\nAnna\r\n"
+	// Synchronising TEXT literals, a URL to a section with UIDVALIDITY and
+	// a full imap:// URL of the whole message, and a relative one.
+	_, tagged := sendSync(t, c, "c",
+		`APPEND Drafts (\Draft) CATENATE (TEXT `+lit(head), head,
+		` URL "/INBOX;UIDVALIDITY=`+itoa(int(in.UIDValidity))+`/;UID=1/;SECTION=1" TEXT `+lit(tail), tail,
+		` URL "imap://anna%40example.org@mail.example.org/INBOX/;UID=1" URL ";UID=1/;SECTION=1;PARTIAL=6.9")`)
+	if !strings.HasPrefix(tagged, "OK [APPENDUID ") {
+		t.Fatalf("CATENATE: %q", tagged)
+	}
+	c.ok("SELECT Drafts")
+	got := fetchLiteral(t, c, "FETCH 1 BODY.PEEK[]")
+	if want := head + part1 + tail + whole + "quarterly"; got != want {
+		t.Fatalf("catenated message:\n%q\nwant\n%q", got, want)
+	}
+	mustHave(t, c.ok("FETCH 1 (FLAGS RFC822.SIZE)"), `\Draft`, "RFC822.SIZE "+itoa(len(got)))
+
+	// MULTIAPPEND mixing a CATENATE and a plain literal.
+	_, tagged = c.cmd(`APPEND Drafts CATENATE (URL "/INBOX/;UID=1/;SECTION=HEADER.FIELDS%20(SUBJECT)" TEXT {6+}` + "\r\nbody\r\n) {8+}\r\nSubject:")
+	if !strings.HasPrefix(tagged, "OK [APPENDUID ") || !strings.Contains(tagged, " 2:3]") {
+		t.Fatalf("MULTIAPPEND with CATENATE: %q", tagged)
+	}
+	if got := fetchLiteral(t, c, "FETCH 2 BODY.PEEK[]"); got != "Subject: =?UTF-8?B?0J/RgNC40LLQtdGC?= report\r\n\r\nbody\r\n" {
+		t.Fatalf("catenated header and text: %q", got)
+	}
+
+	// URLs that name nothing of this account: NO [BADURL], nothing stored.
+	for _, u := range []string{
+		"/INBOX/;UID=9",
+		"/INBOX;UIDVALIDITY=1234567/;UID=1",
+		"/Nowhere/;UID=1",
+		"/INBOX/;UID=1/;SECTION=7",
+		"imap://boris@mail.example.org/INBOX/;UID=1",
+		"/INBOX/;UID=1;EXPIRE=2030-01-01T00:00:00Z;URLAUTH=anonymous:internal:0123456789abcdef",
+		"http://example.org/",
+	} {
+		_, tagged := c.cmd(`APPEND Drafts CATENATE (TEXT {3+}` + "\r\nabc" + ` URL "` + u + `" TEXT {3+}` + "\r\nxyz)")
+		if !strings.HasPrefix(tagged, "NO [BADURL") {
+			t.Errorf("URL %s: %q, want NO [BADURL", u, tagged)
+		}
+	}
+	c.expect("APPEND Drafts CATENATE (TEXT {1+}\r\na BOGUS x)", "BAD")
+	mustHave(t, c.ok("STATUS Drafts (MESSAGES)"), "(MESSAGES 3)")
+	c.ok("NOOP")
+}

@@ -315,8 +315,9 @@ func (s *session) cmdCopy(uid, move bool) (string, error) {
 }
 
 // cmdAppend stores one message, or several (MULTIAPPEND, RFC 3502), each
-// "[flags] [date] literal" or, after ENABLE UTF8=ACCEPT, "[flags] [date]
-// UTF8 (~{n})" (RFC 6855). The messages go to the store as one batch:
+// "[flags] [date] literal", "[flags] [date] CATENATE (parts)" (RFC 4469,
+// catenate.go) or, after ENABLE UTF8=ACCEPT, "[flags] [date] UTF8
+// (~{n})" (RFC 6855). The messages go to the store as one batch:
 // each literal streams to storage as it arrives, and either all are kept
 // or none (a quota failure on the last leaves nothing).
 func cmdAppend(s *session, tag string) (string, error) {
@@ -350,8 +351,8 @@ func cmdAppend(s *session, tag string) (string, error) {
 			// Whatever the store read, the literal must be consumed.
 			_, err = io.Copy(io.Discard, body.r)
 			if err != nil {
-				err = fmt.Errorf("append: read literal: %w", err)
-			} else {
+				err = fmt.Errorf("append: read message: %w", err)
+			} else if !body.catenate {
 				r.literalPending = false
 				err = r.readLine()
 			}
@@ -391,8 +392,9 @@ func cmdAppend(s *session, tag string) (string, error) {
 
 // appendBody is the literal of one APPEND message being read.
 type appendBody struct {
-	r    io.Reader
-	utf8 bool // inside "UTF8 (" … ")"
+	r        io.Reader
+	utf8     bool // inside "UTF8 (" … ")"
+	catenate bool // r is a catenator, which reads the command line itself
 }
 
 // appendMessage parses " [flags] [date] literal" of one APPEND message up
@@ -426,14 +428,26 @@ func (s *session) appendMessage(f store.Folder) (store.Delivery, appendBody, err
 			return store.Delivery{}, body, err
 		}
 	}
-	if c := r.peek(); c == 'U' || c == 'u' {
-		// RFC 6855: UTF8 (~{n}) carries a message with UTF-8 headers.
+	if c := r.peek(); c != '{' && c != '~' {
 		kw, err := r.keyword()
 		if err != nil {
 			return store.Delivery{}, body, err
 		}
+		if kw == "CATENATE" {
+			// RFC 4469 (catenate.go).
+			if err := r.sp(); err != nil {
+				return store.Delivery{}, body, err
+			}
+			if err := r.expect('('); err != nil {
+				return store.Delivery{}, body, err
+			}
+			body.catenate = true
+			body.r = newCatenator(s)
+			return store.Delivery{AccountID: s.acct.ID, FolderID: f.ID, Flags: flags, InternalDate: date, Body: body.r}, body, nil
+		}
+		// RFC 6855: UTF8 (~{n}) carries a message with UTF-8 headers.
 		if kw != "UTF8" {
-			return store.Delivery{}, body, errSyntax("expected a literal or UTF8, not %s", kw)
+			return store.Delivery{}, body, errSyntax("expected a literal, UTF8 or CATENATE, not %s", kw)
 		}
 		if !s.utf8 {
 			return store.Delivery{}, body, errBad("APPEND UTF8 needs ENABLE UTF8=ACCEPT first")
@@ -449,7 +463,6 @@ func (s *session) appendMessage(f store.Folder) (store.Delivery, appendBody, err
 		}
 		body.utf8 = true
 	}
-	// RFC 4469 CATENATE is not offered.
 	n, sync, _, err := r.literalHeader(true)
 	if err != nil {
 		return store.Delivery{}, body, err

@@ -15,7 +15,8 @@ import (
 )
 
 // FuzzAppendSession runs arbitrary commands, APPEND in all its forms
-// first among them (MULTIAPPEND, UTF8 (~{n}), literal8, LITERAL+), through
+// first among them (MULTIAPPEND, CATENATE with IMAP URLs, UTF8 (~{n}),
+// literal8, LITERAL+), through
 // a logged-in session over a real store: nothing may panic, and the
 // session must end when the input does.
 func FuzzAppendSession(f *testing.F) {
@@ -27,6 +28,8 @@ func FuzzAppendSession(f *testing.F) {
 		"a SELECT INBOX\r\nb APPEND INBOX ~{3+}\r\na\x00c\r\nc STATUS INBOX (RECENT)\r\n",
 		"a APPEND INBOX (\\Bogus) {3+}\r\nabc\r\nb APPEND Nowhere {1+}\r\nx\r\n",
 		"a EXAMINE INBOX\r\nb APPEND INBOX {1+}\r\nx {999999999}\r\nc NOOP\r\n",
+		"a APPEND INBOX {3+}\r\nabc\r\nb APPEND Drafts CATENATE (TEXT {2+}\r\nhi URL \"/INBOX/;UID=1/;SECTION=1;PARTIAL=0.1\" URL \"imap://anna@h/INBOX;UIDVALIDITY=1/;UID=1\")\r\n",
+		"a SELECT INBOX\r\nb APPEND INBOX CATENATE (URL \";UID=1/;SECTION=HEADER.FIELDS%20(SUBJECT)\" TEXT {1}\r\nx) {1+}\r\ny\r\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -362,7 +362,7 @@ func (s *session) capabilities() string {
 	}
 	caps = append(caps, "UIDPLUS", "MOVE", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED",
 		"LIST-STATUS", "ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC", "STATUS=SIZE",
-		fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit), "MULTIAPPEND", "UTF8=ACCEPT", "BINARY", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE")
+		fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit), "MULTIAPPEND", "CATENATE", "UTF8=ACCEPT", "BINARY", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE")
 	return strings.Join(caps, " ")
 }
 
