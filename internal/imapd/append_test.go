@@ -85,6 +85,10 @@ func TestMultiappendAllOrNothing(t *testing.T) {
 		t.Fatalf("two messages that fit: %q (%q)", tagged, u)
 	}
 	mustHave(t, watcher.ok("NOOP"), "* 2 EXISTS")
+	// One APPEND holds at most maxMultiappend messages.
+	many := "APPEND Drafts" + strings.Repeat(" {1+}\r\nx", maxMultiappend+1)
+	c.expect(many, "NO [LIMIT]")
+	mustHave(t, c.ok("STATUS Drafts (MESSAGES)"), "(MESSAGES 2)")
 }
 
 func TestAppendUTF8(t *testing.T) {

@@ -340,8 +340,17 @@ func cmdAppend(s *session, tag string) (string, error) {
 	// that it is answered as such whatever the store wraps around it.
 	var cmdErr error
 	messages := func(yield func(store.Delivery, error) bool) {
-		for {
-			d, body, err := s.appendMessage(f)
+		for n := 1; ; n++ {
+			var d store.Delivery
+			var body appendBody
+			var err error
+			if n > maxMultiappend {
+				// Before the literal is asked for or read: skipCommand
+				// can still skip it.
+				err = errNo("LIMIT", "At most %d messages in one APPEND", maxMultiappend)
+			} else {
+				d, body, err = s.appendMessage(f)
+			}
 			if err != nil {
 				cmdErr = err
 				yield(store.Delivery{}, err)
@@ -389,6 +398,10 @@ func cmdAppend(s *session, tag string) (string, error) {
 	}
 	return fmt.Sprintf("[APPENDUID %d %s] APPEND completed", f.UIDValidity, formatUIDs(uids)), nil
 }
+
+// maxMultiappend bounds the messages of one APPEND: the store holds small
+// bodies of a batch in memory until the batch commits.
+const maxMultiappend = 256
 
 // appendBody is the literal of one APPEND message being read.
 type appendBody struct {
