@@ -314,6 +314,12 @@ func (s *session) cmdCopy(uid, move bool) (string, error) {
 	return code + "COPY completed", nil
 }
 
+// cmdAppend stores one message, or several (MULTIAPPEND, RFC 3502), each
+// "[flags] [date] literal", "[flags] [date] CATENATE (parts)" (RFC 4469,
+// catenate.go) or, after ENABLE UTF8=ACCEPT, "[flags] [date] UTF8
+// (~{n})" (RFC 6855). The messages go to the store as one batch:
+// each literal streams to storage as it arrives, and either all are kept
+// or none (a quota failure on the last leaves nothing).
 func cmdAppend(s *session, tag string) (string, error) {
 	r := s.r
 	if err := r.sp(); err != nil {
@@ -330,96 +336,160 @@ func cmdAppend(s *session, tag string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("append: %w", err)
 	}
-	var added []store.Message
-	undo := func() {
-		if len(added) == 0 {
-			return
-		}
-		uids := make([]uint32, len(added))
-		for i, m := range added {
-			uids[i] = m.UID
-		}
-		if _, err := s.srv.opts.Store.Expunge(s.ctx, f.ID, uids); err != nil {
-			s.log.Warn("undo partial MULTIAPPEND", "err", err)
+	// cmdErr keeps a protocol error met while reading the messages, so
+	// that it is answered as such whatever the store wraps around it.
+	var cmdErr error
+	messages := func(yield func(store.Delivery, error) bool) {
+		for n := 1; ; n++ {
+			var d store.Delivery
+			var body appendBody
+			var err error
+			if n > maxMultiappend {
+				// Before the literal is asked for or read: skipCommand
+				// can still skip it.
+				err = errNo("LIMIT", "At most %d messages in one APPEND", maxMultiappend)
+			} else {
+				d, body, err = s.appendMessage(f)
+			}
+			if err != nil {
+				cmdErr = err
+				yield(store.Delivery{}, err)
+				return
+			}
+			more := yield(d, nil)
+			// Whatever the store read, the literal must be consumed.
+			_, err = io.Copy(io.Discard, body.r)
+			if err != nil {
+				err = fmt.Errorf("append: read message: %w", err)
+			} else if !body.catenate {
+				r.literalPending = false
+				err = r.readLine()
+			}
+			if err == nil && body.utf8 {
+				err = r.expect(')')
+			}
+			if err != nil {
+				// The batch must not be stored: tell the store.
+				cmdErr = err
+				if more {
+					yield(store.Delivery{}, err)
+				}
+				return
+			}
+			if !more || r.atEnd() {
+				return
+			}
 		}
 	}
-	for {
-		if err := r.sp(); err != nil {
-			undo()
-			return "", err
-		}
-		var flags []string
-		if r.peek() == '(' {
-			if flags, err = r.flagList(); err != nil {
-				undo()
-				return "", err
-			}
-			if err := r.sp(); err != nil {
-				undo()
-				return "", err
-			}
-		}
-		if flags, err = checkFlags(flags); err != nil {
-			undo()
-			return "", err
-		}
-		var date time.Time
-		if r.peek() == '"' {
-			if date, err = r.dateTime(); err != nil {
-				undo()
-				return "", err
-			}
-			if err := r.sp(); err != nil {
-				undo()
-				return "", err
-			}
-		}
-		// RFC 4469 CATENATE and UTF8 (...) are not offered.
-		n, sync, _, err := r.literalHeader(true)
-		if err != nil {
-			undo()
-			return "", err
-		}
-		if n > s.srv.opts.AppendLimit {
-			undo()
-			return "", errNo("TOOBIG", "Message is larger than the limit of %d bytes", s.srv.opts.AppendLimit)
-		}
-		if sync {
-			if err := r.cont(); err != nil {
-				return "", err
-			}
-		}
-		body := io.LimitReader(s.br, n)
-		m, derr := s.srv.opts.Store.Deliver(s.ctx, store.Delivery{
-			AccountID: s.acct.ID, FolderID: f.ID, Flags: flags, InternalDate: date, Body: body,
-		})
-		// Whatever the store read, the literal must be consumed.
-		if _, err := io.Copy(io.Discard, body); err != nil {
-			return "", fmt.Errorf("append: read literal: %w", err)
-		}
-		r.literalPending = false
-		if err := r.readLine(); err != nil {
-			undo()
-			return "", err
-		}
-		switch {
-		case errors.Is(derr, store.ErrQuotaExceeded):
-			undo()
-			return "", errNo("OVERQUOTA", "Quota exceeded")
-		case derr != nil:
-			undo()
-			return "", fmt.Errorf("append: %w", derr)
-		}
-		added = append(added, m)
-		if r.atEnd() {
-			break
-		}
+	added, err := s.srv.opts.Store.DeliverBatch(s.ctx, messages)
+	switch {
+	case cmdErr != nil:
+		return "", cmdErr
+	case errors.Is(err, store.ErrQuotaExceeded):
+		return "", errNo("OVERQUOTA", "Quota exceeded")
+	case errors.Is(err, store.ErrNotFound):
+		return "", errNo("TRYCREATE", "Mailbox does not exist")
+	case err != nil:
+		return "", fmt.Errorf("append: %w", err)
 	}
 	uids := make([]uint32, len(added))
 	for i, m := range added {
 		uids[i] = m.UID
 	}
 	return fmt.Sprintf("[APPENDUID %d %s] APPEND completed", f.UIDValidity, formatUIDs(uids)), nil
+}
+
+// maxMultiappend bounds the messages of one APPEND: the store holds small
+// bodies of a batch in memory until the batch commits.
+const maxMultiappend = 256
+
+// appendBody is the literal of one APPEND message being read.
+type appendBody struct {
+	r        io.Reader
+	utf8     bool // inside "UTF8 (" … ")"
+	catenate bool // r is a catenator, which reads the command line itself
+}
+
+// appendMessage parses " [flags] [date] literal" of one APPEND message up
+// to its literal header, asks for the literal if it synchronises, and
+// returns the delivery whose Body reads the literal from the connection.
+func (s *session) appendMessage(f store.Folder) (store.Delivery, appendBody, error) {
+	r := s.r
+	var body appendBody
+	if err := r.sp(); err != nil {
+		return store.Delivery{}, body, err
+	}
+	var flags []string
+	var err error
+	if r.peek() == '(' {
+		if flags, err = r.flagList(); err != nil {
+			return store.Delivery{}, body, err
+		}
+		if err := r.sp(); err != nil {
+			return store.Delivery{}, body, err
+		}
+	}
+	if flags, err = checkFlags(flags); err != nil {
+		return store.Delivery{}, body, err
+	}
+	var date time.Time
+	if r.peek() == '"' {
+		if date, err = r.dateTime(); err != nil {
+			return store.Delivery{}, body, err
+		}
+		if err := r.sp(); err != nil {
+			return store.Delivery{}, body, err
+		}
+	}
+	if c := r.peek(); c != '{' && c != '~' {
+		kw, err := r.keyword()
+		if err != nil {
+			return store.Delivery{}, body, err
+		}
+		if kw == "CATENATE" {
+			// RFC 4469 (catenate.go).
+			if err := r.sp(); err != nil {
+				return store.Delivery{}, body, err
+			}
+			if err := r.expect('('); err != nil {
+				return store.Delivery{}, body, err
+			}
+			body.catenate = true
+			body.r = newCatenator(s)
+			return store.Delivery{AccountID: s.acct.ID, FolderID: f.ID, Flags: flags, InternalDate: date, Body: body.r}, body, nil
+		}
+		// RFC 6855: UTF8 (~{n}) carries a message with UTF-8 headers.
+		if kw != "UTF8" {
+			return store.Delivery{}, body, errSyntax("expected a literal, UTF8 or CATENATE, not %s", kw)
+		}
+		if !s.utf8 {
+			return store.Delivery{}, body, errBad("APPEND UTF8 needs ENABLE UTF8=ACCEPT first")
+		}
+		if err := r.sp(); err != nil {
+			return store.Delivery{}, body, err
+		}
+		if err := r.expect('('); err != nil {
+			return store.Delivery{}, body, err
+		}
+		if r.peek() != '~' {
+			return store.Delivery{}, body, errSyntax("UTF8 takes a literal8 (~{n})")
+		}
+		body.utf8 = true
+	}
+	n, sync, _, err := r.literalHeader(true)
+	if err != nil {
+		return store.Delivery{}, body, err
+	}
+	if n > s.srv.opts.AppendLimit {
+		return store.Delivery{}, body, errNo("TOOBIG", "Message is larger than the limit of %d bytes", s.srv.opts.AppendLimit)
+	}
+	if sync {
+		if err := r.cont(); err != nil {
+			return store.Delivery{}, body, err
+		}
+	}
+	body.r = io.LimitReader(s.br, n)
+	return store.Delivery{AccountID: s.acct.ID, FolderID: f.ID, Flags: flags, InternalDate: date, Body: body.r}, body, nil
 }
 
 func cmdIdle(s *session, tag string) (string, error) {
@@ -445,7 +515,12 @@ func cmdIdle(s *session, tag string) (string, error) {
 				continue
 			}
 			s.noteEvent(ev)
-			if err := s.sendUpdates(true); err != nil {
+			if err := s.sendUpdates(true); errors.Is(err, errLogout) {
+				s.bw.Flush()
+				s.raw.SetReadDeadline(time.Unix(1, 0))
+				<-lines
+				return "", err
+			} else if err != nil {
 				s.log.Warn("send mailbox updates", "err", err)
 			}
 			if err := s.bw.Flush(); err != nil {

@@ -514,7 +514,7 @@ func (s *session) writeFetch(seq int, m store.Message, items []fetchItem, flagsC
 			}
 			didFlags = true
 			sepr()
-			b = appendFlags(b, m.Flags)
+			b = appendFlags(b, s.flagsOf(m))
 		case fetchModSeq:
 			if didModSeq {
 				continue
@@ -584,7 +584,7 @@ func (s *session) writeFetch(seq int, m store.Message, items []fetchItem, flagsC
 	}
 	if flagsChanged && !didFlags {
 		sepr()
-		b = appendFlags(b, m.Flags)
+		b = appendFlags(b, s.flagsOf(m))
 	}
 	if flagsChanged && s.condstore && !didModSeq {
 		sepr()

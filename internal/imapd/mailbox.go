@@ -615,6 +615,7 @@ func cmdRename(s *session, tag string) (string, error) {
 	if err := st.RenameFolder(s.ctx, f.ID, to); err != nil {
 		return "", folderError("rename", err)
 	}
+	s.renamedSelected(f.Name, to)
 	return "", nil
 }
 
@@ -693,7 +694,7 @@ func (s *session) writeStatus(f store.Folder, items []string) error {
 		case "SIZE":
 			v = st.Size
 		case "RECENT":
-			v = 0
+			v = st.Recent
 		case "HIGHESTMODSEQ":
 			b = strconv.AppendUint(b, f.HighestModSeq, 10)
 			continue

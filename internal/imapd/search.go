@@ -361,10 +361,12 @@ func (k *searchKey) eval(e *evalCtx) bool {
 		return !m.HasFlag(store.FlagFlagged)
 	case "UNSEEN":
 		return !m.HasFlag(store.FlagSeen)
-	case "NEW", "RECENT":
-		return false // \Recent is not kept
+	case "RECENT":
+		return e.s.isRecent(m.UID)
+	case "NEW":
+		return e.s.isRecent(m.UID) && !m.HasFlag(store.FlagSeen)
 	case "OLD":
-		return true
+		return !e.s.isRecent(m.UID)
 	case "KEYWORD":
 		return m.HasFlag(k.str)
 	case "UNKEYWORD":

@@ -32,6 +32,11 @@ type mailbox struct {
 	keywords map[string]bool
 	// saved is the SEARCHRES result ("$"), as UIDs.
 	saved []uint32
+	// recent is what is \Recent in this session (recent.go).
+	recent recentSet
+	// foldersChanged is set by a folder event (create, rename, delete)
+	// for this folder: checkSelected looks whether it still exists.
+	foldersChanged bool
 }
 
 // seqOf returns the sequence number of a UID, or 0.
@@ -154,11 +159,19 @@ func (s *session) selectMailbox(readOnly bool) (string, error) {
 	}
 	s.sel = mb
 	s.state = stateSelected
+	var lastUID uint32
+	if len(mb.uids) > 0 {
+		lastUID = mb.uids[len(mb.uids)-1]
+	}
+	if err := s.takeRecent(f, lastUID); err != nil {
+		s.deselect()
+		return "", err
+	}
 	s.bw.WriteString(mb.flagsLine())
 	s.writef("* OK [PERMANENTFLAGS (%s \\*)] Flags permitted\r\n", strings.Join(systemFlags, " "))
 	s.writef("* %d EXISTS\r\n", len(mb.uids))
 	if !s.rev2 {
-		s.writef("* 0 RECENT\r\n")
+		s.writef("* %d RECENT\r\n", s.recentCount())
 		if firstUnseen > 0 {
 			s.writef("* OK [UNSEEN %d] First unseen message\r\n", firstUnseen)
 		}
@@ -221,7 +234,7 @@ func (s *session) writeFlagsFetch(seq int, m store.Message, withUID bool) {
 		b = append(b, ' ')
 	}
 	b = append(b, "FLAGS ("...)
-	b = append(b, strings.Join(m.Flags, " ")...)
+	b = append(b, strings.Join(s.flagsOf(m), " ")...)
 	b = append(b, ')')
 	if s.condstore {
 		b = append(b, " MODSEQ ("...)
@@ -289,8 +302,14 @@ func (s *session) drainEvents() {
 }
 
 func (s *session) noteEvent(ev store.Event) {
-	if s.sel != nil && ev.FolderID == s.sel.folder.ID && ev.ModSeq > s.sel.modseq {
+	if s.sel == nil || ev.FolderID != s.sel.folder.ID {
+		return
+	}
+	if ev.ModSeq > s.sel.modseq {
 		s.sel.dirty = true
+	}
+	if ev.Kind&store.EventFolders != 0 {
+		s.sel.foldersChanged = true
 	}
 }
 
@@ -302,6 +321,9 @@ func (s *session) sendUpdates(expungeOK bool) error {
 	mb := s.sel
 	if mb == nil {
 		return nil
+	}
+	if err := s.checkSelected(); err != nil {
+		return err
 	}
 	if mb.dirty {
 		mb.dirty = false
@@ -321,14 +343,13 @@ func (s *session) takeChanges() error {
 	st := s.srv.opts.Store
 	f, err := st.FolderByID(s.ctx, mb.folder.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		// Deleted under us: everything is gone.
-		for _, uid := range mb.uids {
-			mb.expunged[uid] = true
-		}
-		return nil
+		return s.mailboxGone(false)
 	}
 	if err != nil {
 		return fmt.Errorf("refresh folder: %w", err)
+	}
+	if f.Name != mb.folder.Name {
+		return s.mailboxGone(true)
 	}
 	ch, err := st.Changes(s.ctx, mb.folder.ID, mb.modseq)
 	if err != nil {
@@ -371,9 +392,12 @@ func (s *session) takeChanges() error {
 		s.writeFlagsFetch(seq, m, true)
 	}
 	if len(mb.uids) != n {
+		if err := s.takeRecent(f, last); err != nil {
+			return err
+		}
 		s.writef("* %d EXISTS\r\n", len(mb.uids))
 		if !s.rev2 {
-			s.writef("* 0 RECENT\r\n")
+			s.writef("* %d RECENT\r\n", s.recentCount())
 		}
 	}
 	mb.modseq = max(mb.modseq, high)

@@ -192,9 +192,19 @@ func (s *session) command() error {
 		}
 		return s.finish(tag, name, errBad("%s: %s", name, why))
 	}
+	if s.sel != nil {
+		// A selected folder deleted or renamed by another session ends
+		// the session before the command can act on it.
+		s.drainEvents()
+		if err := s.checkSelected(); err != nil {
+			return err
+		}
+	}
 	done, err := h.fn(s, tag)
 	if err == nil {
-		if uerr := s.sendUpdates(h.expungeOK); uerr != nil {
+		if uerr := s.sendUpdates(h.expungeOK); errors.Is(uerr, errLogout) {
+			return uerr
+		} else if uerr != nil {
 			s.log.Warn("send mailbox updates", "err", uerr)
 		}
 		if done == "" {
@@ -250,7 +260,9 @@ func (s *session) finish(tag, name string, err error) error {
 			code = "[" + ie.code + "] "
 		}
 		if ie.status == "NO" {
-			if uerr := s.sendUpdates(false); uerr != nil {
+			if uerr := s.sendUpdates(false); errors.Is(uerr, errLogout) {
+				return uerr
+			} else if uerr != nil {
 				s.log.Warn("send mailbox updates", "err", uerr)
 			}
 		}
@@ -355,7 +367,7 @@ func (s *session) capabilities() string {
 	}
 	caps = append(caps, "UIDPLUS", "MOVE", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED",
 		"LIST-STATUS", "ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC", "STATUS=SIZE",
-		fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit), "MULTIAPPEND", "UTF8=ACCEPT", "BINARY", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE")
+		fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit), "MULTIAPPEND", "CATENATE", "UTF8=ACCEPT", "BINARY", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE")
 	caps = append(caps, "SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "COMPRESS=DEFLATE")
 	return strings.Join(caps, " ")
 }

@@ -196,9 +196,9 @@ func TestSelectFetch(t *testing.T) {
 	e.deliver("INBOX", "Subject: second\r\n\r\nsecond body\r\n", `\Seen`, "$Work")
 	c := e.login()
 	u := c.ok("SELECT INBOX")
-	mustHave(t, u, "* 2 EXISTS", "* 0 RECENT", "* OK [UNSEEN 1]", "[UIDVALIDITY ", "* OK [UIDNEXT 3]", "[HIGHESTMODSEQ ", "[PERMANENTFLAGS (", "* FLAGS (", "$Work")
+	mustHave(t, u, "* 2 EXISTS", "* 2 RECENT", "* OK [UNSEEN 1]", "[UIDVALIDITY ", "* OK [UIDNEXT 3]", "[HIGHESTMODSEQ ", "[PERMANENTFLAGS (", "* FLAGS (", "$Work")
 	u = c.ok("FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)")
-	mustHave(t, u, "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE ", `INTERNALDATE " 5-Mar-2024 10:00:00 +0000"`, `* 2 FETCH (UID 2 FLAGS ($Work \Seen)`)
+	mustHave(t, u, "* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE ", `INTERNALDATE " 5-Mar-2024 10:00:00 +0000"`, `* 2 FETCH (UID 2 FLAGS ($Work \Seen \Recent)`)
 	u = c.ok("FETCH 1 ENVELOPE")
 	mustHave(t, u, `ENVELOPE ("Tue, 05 Mar 2024 10:00:00 +0000" "=?UTF-8?B?0J/RgNC40LLQtdGC?= report" (("Anna" NIL "anna" "example.org")) (("Anna" NIL "anna" "example.org")) (("Anna" NIL "anna" "example.org")) (("Boris" NIL "boris" "example.org")(NIL NIL "team" NIL)(NIL NIL "c" "d.example")(NIL NIL "e" "f.example")(NIL NIL NIL NIL)) NIL NIL NIL "<1@example.org>")`)
 	u = c.ok("FETCH 1 BODYSTRUCTURE")
@@ -217,14 +217,14 @@ func TestSelectFetch(t *testing.T) {
 	mustHave(t, u, `\Seen`)
 	c.ok(`STORE 1 -FLAGS.SILENT (\Seen)`)
 	u = c.ok("FETCH 1 BODY[]")
-	mustHave(t, u, "BODY[] {"+itoa(int(m.Size))+"}\r\nFrom: Anna", `FLAGS (\Seen)`)
+	mustHave(t, u, "BODY[] {"+itoa(int(m.Size))+"}\r\nFrom: Anna", `FLAGS (\Seen \Recent)`)
 	u = c.ok("UID FETCH 2 (RFC822.HEADER BODY.PEEK[HEADER.FIELDS.NOT (Subject)])")
 	mustHave(t, u, "* 2 FETCH (UID 2 RFC822.HEADER {19}\r\nSubject: second\r\n\r\n BODY[HEADER.FIELDS.NOT (SUBJECT)] {2}\r\n\r\n)")
 	mustHave(t, c.ok("FETCH 1 BODY.PEEK[9]"), "BODY[9] NIL")
 	c.expect("FETCH 3 FLAGS", "BAD")
 	c.expect("FETCH 1 (FLAGS", "BAD")
 	c.expect("FETCH 1 BODY[HEADER.FOO]", "BAD")
-	mustHave(t, c.ok("FETCH * (FLAGS MODSEQ)"), "* 2 FETCH (FLAGS ($Work \\Seen) MODSEQ (")
+	mustHave(t, c.ok("FETCH * (FLAGS MODSEQ)"), "* 2 FETCH (FLAGS ($Work \\Seen \\Recent) MODSEQ (")
 	if u := c.ok("UID FETCH 99:* UID"); !has(u, "UID 2") {
 		t.Fatalf("UID 99:* must match the highest UID: %q", u)
 	}
@@ -243,7 +243,7 @@ func TestStoreSearchExpunge(t *testing.T) {
 	c := e.login()
 	c.ok("SELECT INBOX")
 	u := c.ok(`STORE 1:2 +FLAGS (\Seen $Important)`)
-	mustHave(t, u, `* 1 FETCH (FLAGS ($Important \Seen))`, "* FLAGS (")
+	mustHave(t, u, `* 1 FETCH (FLAGS ($Important \Seen \Recent))`, "* FLAGS (")
 	c.ok(`STORE 2 -FLAGS.SILENT ($Important)`)
 	for q, want := range map[string]string{
 		"SEARCH ALL":                "* SEARCH 1 2 3",
@@ -269,7 +269,7 @@ func TestStoreSearchExpunge(t *testing.T) {
 		"SEARCH SINCE 6-Mar-2024":       "* SEARCH",
 		"SEARCH LARGER 200":             "* SEARCH 1",
 		"SEARCH SMALLER 200":            "* SEARCH 2 3",
-		"SEARCH NEW":                    "* SEARCH",
+		"SEARCH NEW":                    "* SEARCH 3",
 		"SEARCH MODSEQ 1":               "* SEARCH 1 2 3 (MODSEQ ",
 	} {
 		u := c.ok(q)
@@ -364,7 +364,8 @@ func TestTwoSessionsAndIdle(t *testing.T) {
 	b.ok("SELECT INBOX")
 	// b changes flags and expunges; a learns at NOOP.
 	b.ok(`STORE 1 +FLAGS (\Deleted)`)
-	mustHave(t, a.ok("NOOP"), `* 1 FETCH (UID 1 FLAGS (\Deleted))`)
+	// The messages are recent in a, which selected first.
+	mustHave(t, a.ok("NOOP"), `* 1 FETCH (UID 1 FLAGS (\Deleted \Recent))`)
 	b.ok("EXPUNGE")
 	// No EXPUNGE during FETCH by sequence number...
 	u := a.ok("FETCH 1:* UID")
@@ -383,12 +384,14 @@ func TestTwoSessionsAndIdle(t *testing.T) {
 	if l := a.line(); l != "* 2 EXISTS" {
 		t.Fatalf("IDLE got %q, want * 2 EXISTS", l)
 	}
-	if l := a.line(); l != "* 0 RECENT" {
-		t.Fatalf("IDLE got %q, want * 0 RECENT", l)
+	// Both messages are recent in a: the old one since its SELECT,
+	// the new one claimed now.
+	if l := a.line(); l != "* 2 RECENT" {
+		t.Fatalf("IDLE got %q, want * 2 RECENT", l)
 	}
 	// ...and on another session's flag change.
 	b.ok(`STORE 1 +FLAGS (\Answered)`)
-	if l := a.line(); !strings.Contains(l, `FLAGS (\Answered)`) {
+	if l := a.line(); !strings.Contains(l, `FLAGS (\Answered \Recent)`) {
 		t.Fatalf("IDLE got %q", l)
 	}
 	a.write("DONE\r\n")

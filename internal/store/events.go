@@ -120,3 +120,24 @@ func (h *Hub) CloseAll() {
 		s.Close()
 	}
 }
+
+// NewMessageEvents gives the events that announce ms, new messages: one
+// per folder, with the highest mod-sequence among them, in the order the
+// folders first appear.
+func NewMessageEvents(ms []Message) []Event {
+	var out []Event
+	for _, m := range ms {
+		found := false
+		for i := range out {
+			if out[i].FolderID == m.FolderID {
+				out[i].ModSeq = max(out[i].ModSeq, m.ModSeq)
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, Event{AccountID: m.AccountID, FolderID: m.FolderID, ModSeq: m.ModSeq, Kind: EventNewMessages})
+		}
+	}
+	return out
+}

@@ -145,6 +145,12 @@ type FolderStore interface {
 	SetSubscribed(ctx context.Context, folderID int64, subscribed bool) error
 	// FolderStatus counts the messages of a folder.
 	FolderStatus(ctx context.Context, folderID int64) (FolderStatus, error)
+	// ClaimRecent claims the folder's messages that no one has claimed
+	// yet (IMAP4rev1's \Recent, RFC 3501 §2.3.2): the UIDs from..to
+	// (inclusive) are recent for the caller, and for no later caller;
+	// from > to means there was nothing to claim. Concurrent callers get
+	// disjoint ranges. It publishes no event.
+	ClaimRecent(ctx context.Context, folderID int64) (from, to uint32, err error)
 }
 
 // MessageStore stores and changes messages.
@@ -155,6 +161,16 @@ type MessageStore interface {
 	// stored with CRLF line endings, parsed once, and its structure and
 	// search text cached.
 	Deliver(ctx context.Context, d Delivery) (Message, error)
+	// DeliverBatch stores several messages atomically: when it returns
+	// nil every one is stored, otherwise none is (a quota failure on the
+	// last leaves nothing). It pulls the deliveries one at a time from
+	// deliveries and reads each body to its end before asking for the
+	// next, so bodies can be streamed one after the other from a
+	// connection without holding them in memory; an error yielded by
+	// deliveries stops the batch with that error. The quota is checked
+	// for the whole batch. The messages are returned in order; in each
+	// folder their UIDs ascend in the order given.
+	DeliverBatch(ctx context.Context, deliveries iter.Seq2[Delivery, error]) ([]Message, error)
 
 	// Messages iterates over the messages of a folder in UID order.
 	Messages(ctx context.Context, folderID int64) iter.Seq2[Message, error]
@@ -365,6 +381,9 @@ type Folder struct {
 	UIDNext       uint32
 	HighestModSeq uint64
 	Subscribed    bool
+	// RecentUID is where IMAP's \Recent starts: messages with a UID at
+	// or above it have not been claimed (ClaimRecent) by any session.
+	RecentUID uint32
 }
 
 // FolderStatus counts the messages of a folder.
@@ -373,7 +392,10 @@ type FolderStatus struct {
 	Unseen   int64
 	Deleted  int64
 	Size     int64
-	Folder   Folder
+	// Recent counts the messages no session has claimed as \Recent yet
+	// (UID at or above Folder.RecentUID).
+	Recent int64
+	Folder Folder
 }
 
 // System flags.

@@ -195,7 +195,9 @@ func TestIMAPIdleWakesOnSMTPDelivery(t *testing.T) {
 	if l := a.line(); l != "* 1 EXISTS" {
 		t.Fatalf("IDLE after delivery: %q, want * 1 EXISTS", l)
 	}
-	a.line() // * 0 RECENT
+	if l := a.line(); l != "* 1 RECENT" {
+		t.Fatalf("IDLE after delivery: %q, want * 1 RECENT (a is the first to see it)", l)
+	}
 	a.write("DONE\r\n")
 	if l := a.line(); !strings.HasPrefix(l, "i OK") {
 		t.Fatalf("DONE: %q", l)
@@ -204,7 +206,7 @@ func TestIMAPIdleWakesOnSMTPDelivery(t *testing.T) {
 	b.ok(`LOGIN anna@example.org anna-secret-1`)
 	b.ok("SELECT INBOX")
 	b.ok(`STORE 1 +FLAGS (\Seen \Deleted)`)
-	mustContain(t, a.ok("NOOP"), `* 1 FETCH (UID 1 FLAGS (\Deleted \Seen))`)
+	mustContain(t, a.ok("NOOP"), `* 1 FETCH (UID 1 FLAGS (\Deleted \Seen \Recent))`)
 	b.ok("EXPUNGE")
 	mustContain(t, a.ok("NOOP"), "* 1 EXPUNGE")
 }

@@ -11,12 +11,12 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-const folderColumns = "id, account_id, name, role, uid_validity, uid_next, highest_modseq, subscribed"
+const folderColumns = "id, account_id, name, role, uid_validity, uid_next, highest_modseq, subscribed, recent_uid"
 
 func scanFolder(r scanner) (store.Folder, error) {
 	var f store.Folder
 	var role string
-	err := r.Scan(&f.ID, &f.AccountID, &f.Name, &role, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Subscribed)
+	err := r.Scan(&f.ID, &f.AccountID, &f.Name, &role, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Subscribed, &f.RecentUID)
 	f.Role = store.Role(role)
 	return f, err
 }
@@ -52,7 +52,7 @@ func folderKey(name string) string {
 // its id: ids are never reused, so a folder re-created under an old name
 // gets a higher UIDVALIDITY, as IMAP requires.
 func insertFolder(w *wtx, accountID int64, name string, role store.Role) (store.Folder, error) {
-	f := store.Folder{AccountID: accountID, Name: name, Role: role, UIDNext: 1, HighestModSeq: 1, Subscribed: true}
+	f := store.Folder{AccountID: accountID, Name: name, Role: role, UIDNext: 1, HighestModSeq: 1, Subscribed: true, RecentUID: 1}
 	err := w.queryRow(`INSERT INTO folders (id, account_id, name, role, uid_validity)
 		SELECT n, $1, $2, $3, n FROM (SELECT nextval(pg_get_serial_sequence('folders', 'id')) AS n) AS seq
 		RETURNING id, uid_validity`, accountID, name, string(role)).Scan(&f.ID, &f.UIDValidity)
@@ -258,12 +258,35 @@ func (s *Store) FolderStatus(ctx context.Context, folderID int64) (store.FolderS
 			return notFound(err, fmt.Sprintf("folder %d", folderID))
 		}
 		st.Folder = f
-		err = tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT seen), count(*) FILTER (WHERE deleted), coalesce(sum(size), 0)
-			FROM messages WHERE folder_id = $1`, folderID).Scan(&st.Messages, &st.Unseen, &st.Deleted, &st.Size)
+		err = tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT seen), count(*) FILTER (WHERE deleted), coalesce(sum(size), 0),
+			count(*) FILTER (WHERE uid >= $2)
+			FROM messages WHERE folder_id = $1`, folderID, int64(f.RecentUID)).Scan(&st.Messages, &st.Unseen, &st.Deleted, &st.Size, &st.Recent)
 		if err != nil {
 			return fmt.Errorf("status of folder %s: %w", f.Name, err)
 		}
 		return nil
 	})
 	return st, err
+}
+
+// ClaimRecent implements store.Store.
+func (s *Store) ClaimRecent(ctx context.Context, folderID int64) (from, to uint32, err error) {
+	err = s.update(ctx, func(w *wtx) error {
+		// The folder row is locked by the first statement, so a
+		// concurrent claim waits and then sees the moved mark.
+		if err := w.queryRow("SELECT recent_uid, uid_next - 1 FROM folders WHERE id = $1 FOR NO KEY UPDATE", folderID).Scan(&from, &to); err != nil {
+			return notFound(err, fmt.Sprintf("folder %d", folderID))
+		}
+		if from > to {
+			return nil
+		}
+		if _, err := w.exec("UPDATE folders SET recent_uid = $1 WHERE id = $2", int64(to)+1, folderID); err != nil {
+			return fmt.Errorf("move recent mark: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("claim recent: %w", err)
+	}
+	return from, to, nil
 }

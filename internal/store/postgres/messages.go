@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -156,51 +158,153 @@ func addUsage(w *wtx, accountID, bytes, count int64) error {
 	return chargeUsage(w, accountID, bytes, count, true)
 }
 
-// Deliver implements store.Store.
-func (s *Store) Deliver(ctx context.Context, d store.Delivery) (store.Message, error) {
-	if err := s.checkOpen(); err != nil {
-		return store.Message{}, err
+// preparedDelivery is a message read, normalised and parsed, ready to be
+// inserted. Its bytes are in data, or, for a body of a batch larger than
+// spoolLimit, in a temporary file (so a batch never holds more than one
+// large body in memory).
+type preparedDelivery struct {
+	d         store.Delivery
+	data      []byte
+	file      string
+	size      int64
+	headers   string
+	text      string
+	structure []byte
+	m         store.Message
+}
+
+// spoolLimit is the largest body of a batch kept in memory until the
+// batch is inserted.
+const spoolLimit = 128 << 10
+
+// cleanup removes a prepared delivery's temporary file.
+func (p *preparedDelivery) cleanup() {
+	if p.file != "" {
+		os.Remove(p.file)
 	}
-	var buf bytes.Buffer
-	nw := mimeparse.NormalizeCRLF(&buf)
-	if _, err := io.Copy(nw, d.Body); err != nil {
-		return store.Message{}, fmt.Errorf("deliver: read body: %w", err)
+}
+
+// bytes returns the body, reading it back from its file if spooled.
+func (p *preparedDelivery) bytes() ([]byte, error) {
+	if p.file == "" {
+		return p.data, nil
 	}
-	if err := nw.Close(); err != nil {
-		return store.Message{}, fmt.Errorf("deliver: read body: %w", err)
-	}
-	data := buf.Bytes()
-	size := int64(len(data))
-	parsed, err := mimeparse.Parse(bytes.NewReader(data))
+	b, err := os.ReadFile(p.file)
 	if err != nil {
-		return store.Message{}, fmt.Errorf("deliver: parse body: %w", err)
+		return nil, fmt.Errorf("read spooled body: %w", err)
 	}
-	headers := searchText(parsed.Text.Headers)
-	text := searchText(parsed.Text.Body)
+	return b, nil
+}
+
+// spoolWriter keeps up to spoolLimit bytes in memory, then moves them to a
+// temporary file and writes the rest there.
+type spoolWriter struct {
+	buf bytes.Buffer
+	f   *os.File
+	n   int64
+}
+
+func (w *spoolWriter) Write(p []byte) (int, error) {
+	if w.f == nil && w.buf.Len()+len(p) > spoolLimit {
+		f, err := os.CreateTemp("", "pochta-deliver-*")
+		if err != nil {
+			return 0, fmt.Errorf("spool body: %w", err)
+		}
+		w.f = f
+		if _, err := f.Write(w.buf.Bytes()); err != nil {
+			return 0, fmt.Errorf("spool body: %w", err)
+		}
+		w.buf = bytes.Buffer{}
+	}
+	w.n += int64(len(p))
+	if w.f != nil {
+		return w.f.Write(p)
+	}
+	return w.buf.Write(p)
+}
+
+// prepare reads, normalises and parses one delivery's body; with spool,
+// a large body goes to a temporary file.
+func prepare(d store.Delivery, spool bool) (_ *preparedDelivery, err error) {
+	p := &preparedDelivery{d: d}
+	defer func() {
+		if err != nil {
+			p.cleanup()
+		}
+	}()
+	var sw spoolWriter
+	var dst io.Writer = &sw.buf
+	if spool {
+		dst = &sw
+	}
+	nw := mimeparse.NormalizeCRLF(dst)
+	_, err = io.Copy(nw, d.Body)
+	if err == nil {
+		err = nw.Close()
+	}
+	if sw.f != nil {
+		p.file = sw.f.Name()
+		if cerr := sw.f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	var parsed *mimeparse.Message
+	if p.file == "" {
+		p.data = sw.buf.Bytes()
+		p.size = int64(len(p.data))
+		parsed, err = mimeparse.Parse(bytes.NewReader(p.data))
+	} else {
+		p.size = sw.n
+		var f *os.File
+		if f, err = os.Open(p.file); err != nil {
+			return nil, fmt.Errorf("read spooled body: %w", err)
+		}
+		parsed, err = mimeparse.Parse(bufio.NewReaderSize(f, 64<<10))
+		f.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse body: %w", err)
+	}
+	p.headers = searchText(parsed.Text.Headers)
+	p.text = searchText(parsed.Text.Body)
 	parsed.Text = mimeparse.SearchText{}
-	structure, err := json.Marshal(parsed)
-	if err != nil {
-		return store.Message{}, fmt.Errorf("deliver: encode structure: %w", err)
+	if p.structure, err = json.Marshal(parsed); err != nil {
+		return nil, fmt.Errorf("encode structure: %w", err)
 	}
-	key, inline, err := s.blobs.put(ctx, data)
-	if err != nil {
-		return store.Message{}, fmt.Errorf("deliver: store body: %w", err)
-	}
-	m := store.Message{
+	p.m = store.Message{
 		AccountID: d.AccountID, Flags: store.NormalizeFlags(d.Flags),
-		InternalDate: d.InternalDate, Size: size,
+		InternalDate: d.InternalDate, Size: p.size,
 	}
-	if m.InternalDate.IsZero() {
-		m.InternalDate = time.Now()
+	if p.m.InternalDate.IsZero() {
+		p.m.InternalDate = time.Now()
 	}
-	m.InternalDate = m.InternalDate.UTC().Truncate(time.Second)
+	p.m.InternalDate = p.m.InternalDate.UTC().Truncate(time.Second)
+	return p, nil
+}
+
+// insertPrepared stores a prepared delivery inside a write transaction.
+// The body and its search text go in first, before any row another writer
+// waits for is locked (indexing the text is the slow part). Then one
+// statement takes the folder row (UID, mod-sequence), the account row
+// (usage, if the quota allows) and inserts the message, each step only if
+// the one before produced a row; when none comes back, diagnoseDelivery
+// says why and the transaction rolls back. key is the blob key the body
+// got ("" when kept inline).
+func (s *Store) insertPrepared(w *wtx, p *preparedDelivery) (m store.Message, key string, err error) {
+	d := p.d
+	m = p.m
+	data, err := p.bytes()
+	if err != nil {
+		return m, "", err
+	}
+	key, inline, err := s.blobs.put(w.ctx, data)
+	if err != nil {
+		return m, "", fmt.Errorf("store body: %w", err)
+	}
 	seen, deleted := flagBits(m.Flags)
-	// The body and its search text go in first, before any row another
-	// writer waits for is locked (indexing the text is the slow part).
-	// Then one statement takes the folder row (UID, mod-sequence), the
-	// account row (usage, if the quota allows) and inserts the message,
-	// each step only if the one before produced a row; when none comes
-	// back, diagnoseDelivery says why and the transaction rolls back.
 	folderCond := "id = $1 AND account_id = $2"
 	if d.FolderID == 0 {
 		folderCond = "account_id = $2 AND role = 'inbox' AND $1 = 0"
@@ -214,30 +318,86 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) (store.Message, e
 		INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id)
 		SELECT $2, f.id, f.uid, f.modseq, $5, $6, $7, $8, $3, $9 FROM f, a
 		RETURNING id, folder_id, uid, modseq`
-	err = s.update(ctx, func(w *wtx) error {
-		if err := w.queryRow(`WITH b AS (INSERT INTO bodies (blob, data, size, structure) VALUES ($1, $2, $3, $4) RETURNING id),
-			t AS (INSERT INTO search (body_id, headers, body) SELECT id, $5, $6 FROM b)
-			SELECT id FROM b`, key, inline, size, structure, headers, text).Scan(&m.BodyID); err != nil {
-			return fmt.Errorf("insert body: %w", err)
+	if err := w.queryRow(`WITH b AS (INSERT INTO bodies (blob, data, size, structure) VALUES ($1, $2, $3, $4) RETURNING id),
+		t AS (INSERT INTO search (body_id, headers, body) SELECT id, $5, $6 FROM b)
+		SELECT id FROM b`, key, inline, p.size, p.structure, p.headers, p.text).Scan(&m.BodyID); err != nil {
+		return m, key, fmt.Errorf("insert body: %w", err)
+	}
+	err = w.queryRow(q, d.FolderID, d.AccountID, p.size, d.IgnoreQuota,
+		m.Flags, seen, deleted, m.InternalDate, m.BodyID).Scan(&m.ID, &m.FolderID, &m.UID, &m.ModSeq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, key, diagnoseDelivery(w, d)
+	}
+	if err != nil {
+		return m, key, fmt.Errorf("insert message: %w", err)
+	}
+	return m, key, nil
+}
+
+// Deliver implements store.Store.
+func (s *Store) Deliver(ctx context.Context, d store.Delivery) (store.Message, error) {
+	ms, err := s.deliver(ctx, func(yield func(store.Delivery, error) bool) { yield(d, nil) }, false)
+	if err != nil {
+		return store.Message{}, err
+	}
+	return ms[0], nil
+}
+
+// DeliverBatch implements store.Store.
+func (s *Store) DeliverBatch(ctx context.Context, deliveries iter.Seq2[store.Delivery, error]) ([]store.Message, error) {
+	return s.deliver(ctx, deliveries, true)
+}
+
+// deliver reads and parses every body of a batch, then inserts them all in
+// one transaction.
+func (s *Store) deliver(ctx context.Context, deliveries iter.Seq2[store.Delivery, error], spool bool) ([]store.Message, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	var prepared []*preparedDelivery
+	defer func() {
+		for _, p := range prepared {
+			p.cleanup()
 		}
-		err := w.queryRow(q, d.FolderID, d.AccountID, size, d.IgnoreQuota,
-			m.Flags, seen, deleted, m.InternalDate, m.BodyID).Scan(&m.ID, &m.FolderID, &m.UID, &m.ModSeq)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return diagnoseDelivery(w, d)
+	}()
+	for d, derr := range deliveries {
+		if derr != nil {
+			return nil, fmt.Errorf("deliver: %w", derr)
 		}
+		p, err := prepare(d, spool)
 		if err != nil {
-			return fmt.Errorf("insert message: %w", err)
+			return nil, fmt.Errorf("deliver: %w", err)
 		}
-		w.publish(store.Event{AccountID: d.AccountID, FolderID: m.FolderID, ModSeq: m.ModSeq, Kind: store.EventNewMessages})
+		prepared = append(prepared, p)
+	}
+	if len(prepared) == 0 {
+		return nil, nil
+	}
+	out := make([]store.Message, len(prepared))
+	var keys []string
+	err := s.update(ctx, func(w *wtx) error {
+		for i, p := range prepared {
+			m, key, err := s.insertPrepared(w, p)
+			if key != "" {
+				keys = append(keys, key)
+			}
+			if err != nil {
+				return err
+			}
+			out[i] = m
+		}
+		for _, ev := range store.NewMessageEvents(out) {
+			w.publish(ev)
+		}
 		return nil
 	})
 	if err != nil {
-		if key != "" {
-			s.blobs.remove(context.WithoutCancel(ctx), []string{key})
+		if len(keys) > 0 {
+			s.blobs.remove(context.WithoutCancel(ctx), keys)
 		}
-		return store.Message{}, fmt.Errorf("deliver: %w", err)
+		return nil, fmt.Errorf("deliver: %w", err)
 	}
-	return m, nil
+	return out, nil
 }
 
 // diagnoseDelivery finds why the delivery statement stored nothing: no

@@ -9,12 +9,12 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-const folderColumns = "id, account_id, name, role, uid_validity, uid_next, highest_modseq, subscribed"
+const folderColumns = "id, account_id, name, role, uid_validity, uid_next, highest_modseq, subscribed, recent_uid"
 
 func scanFolder(r scanner) (store.Folder, error) {
 	var f store.Folder
 	var role string
-	err := r.Scan(&f.ID, &f.AccountID, &f.Name, &role, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Subscribed)
+	err := r.Scan(&f.ID, &f.AccountID, &f.Name, &role, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Subscribed, &f.RecentUID)
 	f.Role = store.Role(role)
 	return f, err
 }
@@ -50,7 +50,7 @@ func folderKey(name string) string {
 // its row id: ids are never reused, so a folder re-created under an old name
 // gets a higher UIDVALIDITY, as IMAP requires.
 func insertFolder(w *wtx, accountID int64, name string, role store.Role) (store.Folder, error) {
-	f := store.Folder{AccountID: accountID, Name: name, Role: role, UIDNext: 1, HighestModSeq: 1, Subscribed: true}
+	f := store.Folder{AccountID: accountID, Name: name, Role: role, UIDNext: 1, HighestModSeq: 1, Subscribed: true, RecentUID: 1}
 	err := w.queryRow(`INSERT INTO folders (account_id, name, role, uid_validity)
 		VALUES ($1, $2, $3, 0) RETURNING id`, accountID, name, string(role)).Scan(&f.ID)
 	if isUnique(err) {
@@ -263,10 +263,34 @@ func (s *Store) FolderStatus(ctx context.Context, folderID int64) (store.FolderS
 		return st, err
 	}
 	st.Folder = f
-	err = s.read.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(1 - seen), 0), coalesce(sum(deleted), 0), coalesce(sum(size), 0)
-		FROM messages WHERE folder_id = $1`, folderID).Scan(&st.Messages, &st.Unseen, &st.Deleted, &st.Size)
+	err = s.read.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(1 - seen), 0), coalesce(sum(deleted), 0), coalesce(sum(size), 0),
+		coalesce(sum(uid >= $2), 0)
+		FROM messages WHERE folder_id = $1`, folderID, f.RecentUID).Scan(&st.Messages, &st.Unseen, &st.Deleted, &st.Size, &st.Recent)
 	if err != nil {
 		return st, fmt.Errorf("status of folder %s: %w", f.Name, err)
 	}
 	return st, nil
+}
+
+// ClaimRecent implements store.Store.
+func (s *Store) ClaimRecent(ctx context.Context, folderID int64) (from, to uint32, err error) {
+	err = s.update(ctx, func(w *wtx) error {
+		// The writer is alone (one write transaction at a time), so
+		// reading the mark and moving it cannot interleave with another
+		// claim.
+		if err := w.queryRow("SELECT recent_uid, uid_next - 1 FROM folders WHERE id = $1", folderID).Scan(&from, &to); err != nil {
+			return notFound(err, fmt.Sprintf("folder %d", folderID))
+		}
+		if from > to {
+			return nil
+		}
+		if _, err := w.exec("UPDATE folders SET recent_uid = $1 WHERE id = $2", to+1, folderID); err != nil {
+			return fmt.Errorf("move recent mark: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("claim recent: %w", err)
+	}
+	return from, to, nil
 }

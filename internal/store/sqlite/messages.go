@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -114,95 +115,167 @@ func addUsage(w *wtx, accountID, bytes, count int64) error {
 	return nil
 }
 
-// Deliver implements store.Store.
-func (s *Store) Deliver(ctx context.Context, d store.Delivery) (store.Message, error) {
-	if err := s.checkOpen(); err != nil {
-		return store.Message{}, err
+// preparedDelivery is a message whose body is written (inline or in a
+// synced file) and parsed, ready to be inserted.
+type preparedDelivery struct {
+	d         store.Delivery
+	body      storedBody
+	headers   string
+	text      string
+	structure []byte
+	m         store.Message
+}
+
+// removePrepared deletes the body file of a delivery that was not
+// committed.
+func (s *Store) removePrepared(p *preparedDelivery) {
+	if p.body.key != "" {
+		s.blobs.remove(p.body.key)
 	}
+}
+
+// prepare writes and parses the body of one delivery.
+func (s *Store) prepare(d store.Delivery) (*preparedDelivery, error) {
 	body, err := s.blobs.writeBody(d.Body, mimeparse.NormalizeCRLF)
 	if err != nil {
-		return store.Message{}, fmt.Errorf("deliver: %w", err)
+		return nil, err
 	}
-	size := body.size
-	var syncDirs []string
-	if body.key != "" {
-		syncDirs = append(syncDirs, s.blobs.dir(body.key))
-	}
-	// removeFile undoes a file write when the delivery fails.
-	removeFile := func() {
-		if body.key != "" {
-			s.blobs.remove(body.key)
-		}
-	}
+	p := &preparedDelivery{d: d, body: body}
 	parsed, err := s.parseBody(body)
 	if err != nil {
-		removeFile()
-		return store.Message{}, fmt.Errorf("deliver: %w", err)
+		s.removePrepared(p)
+		return nil, err
 	}
-	headers := strings.ToLower(parsed.Text.Headers)
-	text := strings.ToLower(parsed.Text.Body)
+	p.headers = strings.ToLower(parsed.Text.Headers)
+	p.text = strings.ToLower(parsed.Text.Body)
 	parsed.Text = mimeparse.SearchText{}
-	structure, err := json.Marshal(parsed)
-	if err != nil {
-		removeFile()
-		return store.Message{}, fmt.Errorf("deliver: encode structure: %w", err)
+	if p.structure, err = json.Marshal(parsed); err != nil {
+		s.removePrepared(p)
+		return nil, fmt.Errorf("encode structure: %w", err)
 	}
-	m := store.Message{
+	p.m = store.Message{
 		AccountID: d.AccountID, Flags: store.NormalizeFlags(d.Flags),
-		InternalDate: d.InternalDate, Size: size,
+		InternalDate: d.InternalDate, Size: body.size,
 	}
-	if m.InternalDate.IsZero() {
-		m.InternalDate = time.Now()
+	if p.m.InternalDate.IsZero() {
+		p.m.InternalDate = time.Now()
 	}
-	m.InternalDate = m.InternalDate.UTC().Truncate(time.Second)
+	p.m.InternalDate = p.m.InternalDate.UTC().Truncate(time.Second)
+	return p, nil
+}
+
+// insertPrepared adds a prepared delivery inside a write transaction and
+// returns the stored message.
+func insertPrepared(w *wtx, p *preparedDelivery) (store.Message, error) {
+	d, m := p.d, p.m
+	size := p.body.size
 	seen, deleted := flagBits(m.Flags)
-	err = s.update(ctx, func(w *wtx) error {
-		folderID := d.FolderID
-		if folderID == 0 {
-			if err := w.queryRow("SELECT id FROM folders WHERE account_id = $1 AND role = 'inbox'", d.AccountID).Scan(&folderID); err != nil {
-				return notFound(err, fmt.Sprintf("inbox of account %d", d.AccountID))
+	folderID := d.FolderID
+	if folderID == 0 {
+		if err := w.queryRow("SELECT id FROM folders WHERE account_id = $1 AND role = 'inbox'", d.AccountID).Scan(&folderID); err != nil {
+			return m, notFound(err, fmt.Sprintf("inbox of account %d", d.AccountID))
+		}
+	}
+	f, err := folderForUpdate(w, folderID)
+	if err != nil {
+		return m, err
+	}
+	if f.AccountID != d.AccountID {
+		return m, fmt.Errorf("folder %d is not account %d's: %w", folderID, d.AccountID, store.ErrInvalid)
+	}
+	if !d.IgnoreQuota {
+		if err := checkQuota(w, d.AccountID, size, 1); err != nil {
+			return m, err
+		}
+	}
+	if err := w.queryRow("INSERT INTO bodies (blob, data, size, structure) VALUES ($1, $2, $3, $4) RETURNING id",
+		p.body.key, p.body.data, size, p.structure).Scan(&m.BodyID); err != nil {
+		return m, fmt.Errorf("insert body: %w", err)
+	}
+	w.index(m.BodyID, p.headers, p.text)
+	if m.UID, err = allocUIDs(w, folderID, 1); err != nil {
+		return m, err
+	}
+	if m.ModSeq, err = nextModSeq(w, folderID); err != nil {
+		return m, err
+	}
+	m.FolderID = folderID
+	if err := w.queryRow(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+		d.AccountID, folderID, m.UID, m.ModSeq, strings.Join(m.Flags, " "), seen, deleted, unix(m.InternalDate), size, m.BodyID).Scan(&m.ID); err != nil {
+		return m, fmt.Errorf("insert message: %w", err)
+	}
+	if err := addUsage(w, d.AccountID, size, 1); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+// Deliver implements store.Store.
+func (s *Store) Deliver(ctx context.Context, d store.Delivery) (store.Message, error) {
+	ms, err := s.deliver(ctx, func(yield func(store.Delivery, error) bool) { yield(d, nil) })
+	if err != nil {
+		return store.Message{}, err
+	}
+	return ms[0], nil
+}
+
+// DeliverBatch implements store.Store.
+func (s *Store) DeliverBatch(ctx context.Context, deliveries iter.Seq2[store.Delivery, error]) ([]store.Message, error) {
+	return s.deliver(ctx, deliveries)
+}
+
+// deliver writes every body of a batch, then inserts them all in one
+// write request (one savepoint: all or nothing).
+func (s *Store) deliver(ctx context.Context, deliveries iter.Seq2[store.Delivery, error]) (_ []store.Message, err error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	var prepared []*preparedDelivery
+	defer func() {
+		if err != nil {
+			for _, p := range prepared {
+				s.removePrepared(p)
 			}
 		}
-		f, err := folderForUpdate(w, folderID)
+	}()
+	var syncDirs []string
+	for d, derr := range deliveries {
+		if derr != nil {
+			return nil, fmt.Errorf("deliver: %w", derr)
+		}
+		p, err := s.prepare(d)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("deliver: %w", err)
 		}
-		if f.AccountID != d.AccountID {
-			return fmt.Errorf("folder %d is not account %d's: %w", folderID, d.AccountID, store.ErrInvalid)
+		prepared = append(prepared, p)
+		if p.body.key != "" {
+			if dir := s.blobs.dir(p.body.key); !slices.Contains(syncDirs, dir) {
+				syncDirs = append(syncDirs, dir)
+			}
 		}
-		if !d.IgnoreQuota {
-			if err := checkQuota(w, d.AccountID, size, 1); err != nil {
+	}
+	if len(prepared) == 0 {
+		return nil, nil
+	}
+	out := make([]store.Message, len(prepared))
+	err = s.update(ctx, func(w *wtx) error {
+		for i, p := range prepared {
+			m, err := insertPrepared(w, p)
+			if err != nil {
 				return err
 			}
+			out[i] = m
 		}
-		if err := w.queryRow("INSERT INTO bodies (blob, data, size, structure) VALUES ($1, $2, $3, $4) RETURNING id",
-			body.key, body.data, size, structure).Scan(&m.BodyID); err != nil {
-			return fmt.Errorf("insert body: %w", err)
+		for _, ev := range store.NewMessageEvents(out) {
+			w.publish(ev)
 		}
-		w.index(m.BodyID, headers, text)
-		if m.UID, err = allocUIDs(w, folderID, 1); err != nil {
-			return err
-		}
-		if m.ModSeq, err = nextModSeq(w, folderID); err != nil {
-			return err
-		}
-		m.FolderID = folderID
-		if err := w.queryRow(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-			d.AccountID, folderID, m.UID, m.ModSeq, strings.Join(m.Flags, " "), seen, deleted, unix(m.InternalDate), size, m.BodyID).Scan(&m.ID); err != nil {
-			return fmt.Errorf("insert message: %w", err)
-		}
-		if err := addUsage(w, d.AccountID, size, 1); err != nil {
-			return err
-		}
-		w.publish(store.Event{AccountID: d.AccountID, FolderID: folderID, ModSeq: m.ModSeq, Kind: store.EventNewMessages})
 		return nil
 	}, syncDirs...)
 	if err != nil {
-		removeFile()
-		return store.Message{}, fmt.Errorf("deliver: %w", err)
+		return nil, fmt.Errorf("deliver: %w", err)
 	}
-	return m, nil
+	return out, nil
 }
 
 // parseBody parses a freshly written body.
