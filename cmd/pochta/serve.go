@@ -146,11 +146,12 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 	limiter := netlimit.New(cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP)
 	ws := newWebShared(st, primary, limiter.Open)
 	authn := auth.NewAuthenticator(st, auth.Policy{
-		AllowPlaintext: cfg.Auth.AllowPlaintext,
-		FailureDelay:   cfg.Auth.FailedLoginDelay.Duration(),
-		MaxFailures:    cfg.Auth.MaxFailedLogins,
-		Window:         cfg.Auth.FailedLoginWindow.Duration(),
-		PrimaryDomain:  primary,
+		AllowPlaintext:      cfg.Auth.AllowPlaintext,
+		FailureDelay:        cfg.Auth.FailedLoginDelay.Duration(),
+		MaxFailures:         cfg.Auth.MaxFailedLogins,
+		Window:              cfg.Auth.FailedLoginWindow.Duration(),
+		PrimaryDomain:       primary,
+		MaxConcurrentHashes: cfg.Auth.MaxConcurrentHashes,
 	}, ws.authLogger(log))
 	svc := &services{cfg: cfg, store: st, tls: tm, log: log, auth: authn,
 		limiter: limiter, web: ws}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -59,6 +60,11 @@ type Policy struct {
 	Window      time.Duration
 	// PrimaryDomain lets users log in with the local part alone.
 	PrimaryDomain string
+	// MaxConcurrentHashes bounds how many password hashes are computed at
+	// once (argon2id takes 64 MiB and most of a core each); further
+	// logins wait their turn, and give up when their context ends. 0
+	// means runtime.GOMAXPROCS(0).
+	MaxConcurrentHashes int
 }
 
 // maxFailureDelay caps the growing delay so a session is never stuck for
@@ -96,6 +102,11 @@ type Authenticator struct {
 	log    *slog.Logger
 	now    func() time.Time
 	sleep  func(ctx context.Context, d time.Duration)
+	// hashes holds one token per password hash being computed.
+	hashes chan struct{}
+	// verify checks a password against a hash (VerifyPassword; tests
+	// count concurrent calls through it).
+	verify func(hash, password string) error
 
 	mu       sync.Mutex
 	failures map[string]*failureCount
@@ -111,11 +122,31 @@ func NewAuthenticator(st store.Store, p Policy, log *slog.Logger) *Authenticator
 	if log == nil {
 		log = slog.Default()
 	}
+	n := p.MaxConcurrentHashes
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
 	return &Authenticator{
 		store: st, policy: p, log: log, now: time.Now,
 		sleep:    sleepCtx,
+		hashes:   make(chan struct{}, n),
+		verify:   VerifyPassword,
 		failures: make(map[string]*failureCount),
 	}
+}
+
+// verifyPassword checks a password against a hash once one of the
+// MaxConcurrentHashes slots is free. A burst of logins thus queues here
+// instead of allocating argon2id's memory all at once; a caller whose
+// context ends while it waits gets the context's error.
+func (a *Authenticator) verifyPassword(ctx context.Context, hash, password string) error {
+	select {
+	case a.hashes <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("wait for a password check: %w", context.Cause(ctx))
+	}
+	defer func() { <-a.hashes }()
+	return a.verify(hash, password)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -203,7 +234,7 @@ func (a *Authenticator) check(ctx context.Context, req Request) (Result, error) 
 		return Result{}, ErrTLSRequired
 	}
 	var appID int64
-	if err := VerifyPassword(acct.PasswordHash, req.Password); err != nil {
+	if err := a.verifyPassword(ctx, acct.PasswordHash, req.Password); err != nil {
 		if !errors.Is(err, ErrMismatch) {
 			return Result{}, fmt.Errorf("login %s: %w", acct.Address, err)
 		}
@@ -240,7 +271,11 @@ func (a *Authenticator) checkAppPassword(ctx context.Context, acct store.Account
 		return 0, fmt.Errorf("login %s: %w", acct.Address, err)
 	}
 	for _, ap := range aps {
-		if VerifyPassword(ap.Hash, req.Password) != nil {
+		err := a.verifyPassword(ctx, ap.Hash, req.Password)
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("login %s: %w", acct.Address, err)
+		}
+		if err != nil {
 			continue
 		}
 		if len(ap.Protocols) > 0 && !slices.Contains(ap.Protocols, string(req.Protocol)) {

@@ -174,6 +174,12 @@ type AuthConfig struct {
 	// FailedLoginWindow is the period over which failed logins are
 	// counted. Default "15m".
 	FailedLoginWindow Duration `toml:"failed_login_window"`
+
+	// MaxConcurrentHashes bounds how many password hashes are checked at
+	// once (each argon2id check takes 64 MiB of memory and most of a CPU
+	// core); further logins wait for a free slot. 0 (default) means the
+	// number of CPUs Go uses (GOMAXPROCS).
+	MaxConcurrentHashes int `toml:"max_concurrent_hashes"`
 }
 
 // Storage backends accepted in StoreConfig.Backend.
