@@ -643,7 +643,7 @@ func (ss *session) cmdList(cmd Command) error {
 		if cmd.Name == "UIDL" {
 			return uniqueID(m.msg)
 		}
-		return strconv.FormatInt(m.msg.Size, 10)
+		return strconv.FormatInt(m.size, 10)
 	}
 	if len(cmd.Args) > 0 {
 		m, ok := ss.message(cmd, 1)
@@ -716,7 +716,7 @@ func (ss *session) send(m *entry, lines int) error {
 	}
 	defer body.Close()
 	if lines == allLines {
-		ss.replyf("+OK %d octets", m.msg.Size)
+		ss.replyf("+OK %d octets", m.size)
 	} else {
 		ss.reply("+OK Top of message follows")
 	}
