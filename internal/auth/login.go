@@ -65,6 +65,8 @@ type Policy struct {
 	// logins wait their turn, and give up when their context ends. 0
 	// means runtime.GOMAXPROCS(0).
 	MaxConcurrentHashes int
+	// SecretKey decrypts the accounts' APOP secrets; nil refuses APOP.
+	SecretKey *SecretKey
 }
 
 // maxFailureDelay caps the growing delay so a session is never stuck for
@@ -200,12 +202,23 @@ func (a *Authenticator) ResolveUser(ctx context.Context, username string) (store
 // plaintext before calling Login when PasswordAllowed(false) is false, to
 // give its specific error early; Login checks the account's override.
 func (a *Authenticator) Login(ctx context.Context, req Request) (Result, error) {
-	ipKey, userKey := "ip:"+req.RemoteIP.String(), "user:"+strings.ToLower(strings.TrimSpace(req.Username))
+	return a.attempt(ctx, req.Username, req.Protocol, req.RemoteIP, req.TLS, "password", func() (Result, error) {
+		return a.check(ctx, req)
+	})
+}
+
+// attempt runs one login check under the throttling rules shared by every
+// way of logging in: refused while the client or the account has used up
+// its failures, the growing delay after a wrong credential, and one log
+// line per failure (which the sign-in records are made from).
+func (a *Authenticator) attempt(ctx context.Context, user string, proto Protocol, ip netip.Addr, tls bool, method string,
+	check func() (Result, error)) (Result, error) {
+	ipKey, userKey := "ip:"+ip.String(), "user:"+strings.ToLower(strings.TrimSpace(user))
 	if a.throttled(ipKey) || a.throttled(userKey) {
-		a.log.Info("login refused: throttled", "protocol", req.Protocol, "user", req.Username, "ip", req.RemoteIP)
+		a.log.Info("login refused: throttled", "protocol", proto, "user", user, "ip", ip, "method", method)
 		return Result{}, ErrThrottled
 	}
-	res, err := a.check(ctx, req)
+	res, err := check()
 	if err == nil {
 		return res, nil
 	}
@@ -217,7 +230,7 @@ func (a *Authenticator) Login(ctx context.Context, req Request) (Result, error) 
 		}
 		a.sleep(ctx, min(d, maxFailureDelay))
 	}
-	a.log.Info("login failed", "protocol", req.Protocol, "user", req.Username, "ip", req.RemoteIP, "tls", req.TLS, "reason", err)
+	a.log.Info("login failed", "protocol", proto, "user", user, "ip", ip, "tls", tls, "method", method, "reason", err)
 	return Result{}, err
 }
 
