@@ -86,7 +86,7 @@ func TestDialogues(t *testing.T) {
 			C: UIDL
 			S: -ERR Not logged in
 			C: APOP user 0123456789abcdef0123456789abcdef
-			S: -ERR APOP is not available
+			S: ` + replyAPOPOff + `
 			C: XYZZY
 			S: -ERR Unknown command
 			C: RETRIEVE 1
