@@ -1,7 +1,6 @@
-// Package pop3 is pochta's POP3 server: RFC 1939 (with APOP, when the
-// server switch is on, for accounts that have an APOP secret) and the
-// extensions of
-// RFC 2449 (CAPA, response codes, PIPELINING, TOP, UIDL, EXPIRE,
+// Package pop3 is pochta's POP3 server: RFC 1939 (APOP when the server
+// switch is on, for accounts that have an APOP secret) with the extensions
+// of RFC 2449 (CAPA, response codes, PIPELINING, TOP, UIDL, EXPIRE,
 // LOGIN-DELAY), RFC 2595 (STLS), RFC 5034 (AUTH PLAIN and LOGIN with an
 // initial response) and RFC 6856 (UTF8), over the store.
 //
