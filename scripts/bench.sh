@@ -5,7 +5,9 @@
 #   scripts/bench.sh [smtp|pop3|all]      (default all)
 #
 # Environment: DURATION (per SMTP run, default 10s), POP3_DURATION (per
-# POP3 run, default 5s), KEEP=1 keeps the temporary folder.
+# POP3 run, default 5s), DOVECOT_SCHEME (Dovecot's password scheme,
+# default ARGON2ID like pochta's; CRYPT is Dovecot's own default), KEEP=1
+# keeps the temporary folder.
 #
 # Everything runs from a temporary folder on loopback ports: pochta built
 # from cmd/pochta with its own data folder; a private Postfix instance
@@ -21,6 +23,7 @@ what=${1:-all}
 case $what in smtp | pop3 | all) ;; *) echo "usage: $0 [smtp|pop3|all]" >&2; exit 2 ;; esac
 DURATION=${DURATION:-10s}
 POP3_DURATION=${POP3_DURATION:-5s}
+DOVECOT_SCHEME=${DOVECOT_SCHEME:-ARGON2ID}
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "bench.sh must run as root (Postfix and Dovecot start as root and drop privileges)" >&2
@@ -226,7 +229,8 @@ setup_dovecot() {
 	chmod 755 "$W/dovecot-mail"
 	cp "$CERT" "$d/cert.pem"; cp "$KEY" "$d/key.pem"; chmod 600 "$d/key.pem"
 	local hash
-	hash=$(doveadm -O pw -s ARGON2ID -p "$PASS")
+	hash=$(doveadm -O pw -s "$DOVECOT_SCHEME" -p "$PASS")
+	echo "   Dovecot password hash: $(printf %s "$hash" | cut -c1-48)..."
 	: >"$d/passwd"
 	for i in $(seq 0 9); do echo "pop$i@localhost:$hash" >>"$d/passwd"; done
 	chmod 644 "$d/passwd"
