@@ -297,7 +297,7 @@ if [ "$what" != smtp ]; then
 	"$W/pop3bench" run -label pochta -addr "127.0.0.1:$P_POP3S" -ca "$CERT" -pass "$PASS" -duration "$POP3_DURATION" | tee "$W/pop3-pochta.txt"
 	"$W/pop3bench" run -label dovecot -addr "127.0.0.1:$D_POP3S" -ca "$CERT" -pass "$PASS" -duration "$POP3_DURATION" | tee "$W/pop3-dovecot.txt"
 	echo
-	echo "logins/s (TLS connect, USER/PASS, QUIT; argon2id on both sides):"
+	echo "logins/s (TLS connect, USER/PASS, QUIT; pochta argon2id, Dovecot $DOVECOT_SCHEME):"
 	ratio_table <(grep 'test=login' "$W/pop3-pochta.txt") <(grep 'test=login' "$W/pop3-dovecot.txt") "logins/s"
 	echo "RETR throughput:"
 	ratio_table <(grep 'test=retr' "$W/pop3-pochta.txt") <(grep 'test=retr' "$W/pop3-dovecot.txt") "MB/s"
