@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -193,12 +194,19 @@ type accountView struct {
 	Aliases   []string       `json:"aliases,omitempty"`
 	Usage     *store.Usage   `json:"usage,omitempty"`
 	Password  string         `json:"password,omitempty"`
-	Created   time.Time      `json:"created"`
+	// APOP tells whether the account has an APOP secret; the secret is
+	// never shown except once, in APOPSecret, when it is generated.
+	APOP       bool      `json:"apop"`
+	APOPSecret string    `json:"apop_secret,omitempty"`
+	Created    time.Time `json:"created"`
 }
 
 func viewOf(a store.Account) accountView {
-	return accountView{ID: a.ID, Address: a.Address, Admin: a.Admin, Disabled: a.Disabled,
-		Quota: a.QuotaBytes, QuotaMsgs: a.QuotaMessages, Settings: a.Settings, Created: a.CreatedAt}
+	v := accountView{ID: a.ID, Address: a.Address, Admin: a.Admin, Disabled: a.Disabled,
+		Quota: a.QuotaBytes, QuotaMsgs: a.QuotaMessages, Settings: a.Settings, Created: a.CreatedAt,
+		APOP: a.Settings.APOPSecret != ""}
+	v.Settings.APOPSecret = "" // sealed, but still nothing to print
+	return v
 }
 
 // createAccount makes an account with the config's default quota. It is
@@ -322,6 +330,7 @@ func userShow(e *env) error {
 		}
 		fmt.Fprintf(e.stdout, "pop3 serves:    %s\n", since)
 		fmt.Fprintf(e.stdout, "pop3 delete:    %s\n", orNone(string(s.POP3Delete), string(store.POP3DeleteTrash)))
+		fmt.Fprintf(e.stdout, "apop secret:    %s\n", map[bool]string{true: "set", false: "none"}[v.APOP])
 		fmt.Fprintf(e.stdout, "imap:           %s\n", onOff(s.IMAPEnabled))
 		fmt.Fprintf(e.stdout, "login policy:   %s\n", orNone(string(s.LoginPolicy), "server default"))
 		return nil
@@ -374,7 +383,21 @@ func userPasswd(e *env, passwordStdin bool) error {
 // userSettingsFlags are the options of "user set". Empty means unchanged.
 type userSettingsFlags struct {
 	pop3, imap, markSeen, since, del, folders, policy, quota, disabled, admin string
+	apop                                                                      string
 }
+
+// apopFlag is --apop-secret: alone it means "generate one"; it also takes
+// =stdin and =off.
+type apopFlag struct{ v *string }
+
+func (f apopFlag) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return *f.v
+}
+func (f apopFlag) Set(s string) error { *f.v = s; return nil }
+func (f apopFlag) IsBoolFlag() bool   { return true }
 
 func (f *userSettingsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.pop3, "pop3", "", "on|off: POP3 access")
@@ -387,6 +410,8 @@ func (f *userSettingsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.quota, "quota", "", "mailbox size limit, e.g. 2GiB; 0 = unlimited")
 	fs.StringVar(&f.disabled, "disabled", "", "on|off: refuse every login and delivery")
 	fs.StringVar(&f.admin, "admin", "", "on|off: the account may use the admin pages")
+	fs.Var(apopFlag{&f.apop}, "apop-secret", "set an APOP secret (a separate secret for POP3's APOP, never the password): "+
+		"alone, generate and print one; =stdin, read it from the first line of standard input; =off, remove it")
 }
 
 // parseOnOff reads on/off (and yes/no, true/false) into *dst.
@@ -471,7 +496,7 @@ func userSet(e *env, f *userSettingsFlags) error {
 	if *f == (userSettingsFlags{}) {
 		return usagef("nothing to change: give at least one setting")
 	}
-	return e.withStore(func(_ *config.Config, st store.Store) error {
+	return e.withStore(func(cfg *config.Config, st store.Store) error {
 		a, err := st.AccountByAddress(e.ctx, e.args[0])
 		if err != nil {
 			return err
@@ -484,11 +509,66 @@ func userSet(e *env, f *userSettingsFlags) error {
 				return fmt.Errorf("--pop3-folders: %s has no folder %q", a.Address, name)
 			}
 		}
+		generated, err := f.applyAPOP(e, cfg, &a)
+		if err != nil {
+			return err
+		}
 		if err := st.UpdateAccount(e.ctx, a); err != nil {
 			return err
 		}
-		return e.done(viewOf(a), "settings of "+a.Address+" changed; they apply from the next login")
+		v := viewOf(a)
+		text := "settings of " + a.Address + " changed; they apply from the next login"
+		if generated != "" {
+			v.APOPSecret = generated
+			text += "\napop secret: " + generated
+		}
+		if f.apop != "" && !cfg.POP3.APOP {
+			fmt.Fprintln(e.stderr, "note: APOP is off on this server (pop3.apop = false); the secret is used once it is on")
+		}
+		return e.done(v, text)
 	})
+}
+
+// applyAPOP sets or removes the account's APOP secret as --apop-secret
+// says, and returns a generated secret to print.
+func (f *userSettingsFlags) applyAPOP(e *env, cfg *config.Config, a *store.Account) (generated string, err error) {
+	var secret string
+	switch strings.ToLower(f.apop) {
+	case "":
+		return "", nil
+	case "off", "false", "no", "0":
+		a.Settings.APOPSecret = ""
+		return "", nil
+	case "true", "new", "generate":
+		if secret, err = auth.GenerateAPOPSecret(); err != nil {
+			return "", err
+		}
+		generated = secret
+	case "stdin":
+		if secret, err = e.readPassword(); err != nil {
+			return "", fmt.Errorf("--apop-secret=stdin: %w", err)
+		}
+		if err := auth.CheckAPOPSecret(secret); err != nil {
+			return "", usagef("--apop-secret: %v", err)
+		}
+		if auth.VerifyPassword(a.PasswordHash, secret) == nil {
+			return "", usagef("--apop-secret: the APOP secret must not be the account's password")
+		}
+	default:
+		return "", usagef("--apop-secret: alone, =stdin or =off, not %q", f.apop)
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return "", fmt.Errorf("data folder: %w", err)
+	}
+	key, err := auth.LoadSecretKey(dataDir)
+	if err != nil {
+		return "", err
+	}
+	if a.Settings.APOPSecret, err = key.Seal(secret, a.ID); err != nil {
+		return "", err
+	}
+	return generated, nil
 }
 
 func aliasAdd(e *env) error {

@@ -143,14 +143,22 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 	if err != nil {
 		return err
 	}
+	var secretKey *auth.SecretKey // decrypts APOP secrets
+	if cfg.POP3.Enabled && cfg.POP3.APOP {
+		if secretKey, err = auth.LoadSecretKey(dataDir); err != nil {
+			return fmt.Errorf("pop3.apop: %w", err)
+		}
+	}
 	limiter := netlimit.New(cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP)
 	ws := newWebShared(st, primary, limiter.Open)
 	authn := auth.NewAuthenticator(st, auth.Policy{
-		AllowPlaintext: cfg.Auth.AllowPlaintext,
-		FailureDelay:   cfg.Auth.FailedLoginDelay.Duration(),
-		MaxFailures:    cfg.Auth.MaxFailedLogins,
-		Window:         cfg.Auth.FailedLoginWindow.Duration(),
-		PrimaryDomain:  primary,
+		AllowPlaintext:      cfg.Auth.AllowPlaintext,
+		FailureDelay:        cfg.Auth.FailedLoginDelay.Duration(),
+		MaxFailures:         cfg.Auth.MaxFailedLogins,
+		Window:              cfg.Auth.FailedLoginWindow.Duration(),
+		PrimaryDomain:       primary,
+		MaxConcurrentHashes: cfg.Auth.MaxConcurrentHashes,
+		SecretKey:           secretKey,
 	}, ws.authLogger(log))
 	svc := &services{cfg: cfg, store: st, tls: tm, log: log, auth: authn,
 		limiter: limiter, web: ws}

@@ -25,13 +25,12 @@ func (s *services) pop3Server(l config.Listener) protocolServer {
 			LoginDelay:        s.cfg.POP3.LoginDelay.Duration(),
 			TrashRetention:    s.cfg.Retention.Trash.Duration(),
 			SpamRetention:     s.cfg.Retention.Spam.Duration(),
+			APOP:              s.cfg.POP3.APOP,
+			Hostname:          s.cfg.Hostname,
 		})
 		if err != nil {
 			s.log.Error("pop3 not served", "err", err)
 			return nil
-		}
-		if s.cfg.POP3.APOP {
-			s.log.Warn("pop3.apop is set, but APOP is not available in this build (no APOP secrets in the store yet); not offered")
 		}
 		s.pop3 = srv
 	}

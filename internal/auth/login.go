@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -59,6 +60,13 @@ type Policy struct {
 	Window      time.Duration
 	// PrimaryDomain lets users log in with the local part alone.
 	PrimaryDomain string
+	// MaxConcurrentHashes bounds how many password hashes are computed at
+	// once (argon2id takes 64 MiB and most of a core each); further
+	// logins wait their turn, and give up when their context ends. 0
+	// means runtime.GOMAXPROCS(0).
+	MaxConcurrentHashes int
+	// SecretKey decrypts the accounts' APOP secrets; nil refuses APOP.
+	SecretKey *SecretKey
 }
 
 // maxFailureDelay caps the growing delay so a session is never stuck for
@@ -96,6 +104,11 @@ type Authenticator struct {
 	log    *slog.Logger
 	now    func() time.Time
 	sleep  func(ctx context.Context, d time.Duration)
+	// hashes holds one token per password hash being computed.
+	hashes chan struct{}
+	// verify checks a password against a hash (VerifyPassword; tests
+	// count concurrent calls through it).
+	verify func(hash, password string) error
 
 	mu       sync.Mutex
 	failures map[string]*failureCount
@@ -111,11 +124,31 @@ func NewAuthenticator(st store.Store, p Policy, log *slog.Logger) *Authenticator
 	if log == nil {
 		log = slog.Default()
 	}
+	n := p.MaxConcurrentHashes
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
 	return &Authenticator{
 		store: st, policy: p, log: log, now: time.Now,
 		sleep:    sleepCtx,
+		hashes:   make(chan struct{}, n),
+		verify:   VerifyPassword,
 		failures: make(map[string]*failureCount),
 	}
+}
+
+// verifyPassword checks a password against a hash once one of the
+// MaxConcurrentHashes slots is free. A burst of logins thus queues here
+// instead of allocating argon2id's memory all at once; a caller whose
+// context ends while it waits gets the context's error.
+func (a *Authenticator) verifyPassword(ctx context.Context, hash, password string) error {
+	select {
+	case a.hashes <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("wait for a password check: %w", context.Cause(ctx))
+	}
+	defer func() { <-a.hashes }()
+	return a.verify(hash, password)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -169,12 +202,23 @@ func (a *Authenticator) ResolveUser(ctx context.Context, username string) (store
 // plaintext before calling Login when PasswordAllowed(false) is false, to
 // give its specific error early; Login checks the account's override.
 func (a *Authenticator) Login(ctx context.Context, req Request) (Result, error) {
-	ipKey, userKey := "ip:"+req.RemoteIP.String(), "user:"+strings.ToLower(strings.TrimSpace(req.Username))
+	return a.attempt(ctx, req.Username, req.Protocol, req.RemoteIP, req.TLS, "password", func() (Result, error) {
+		return a.check(ctx, req)
+	})
+}
+
+// attempt runs one login check under the throttling rules shared by every
+// way of logging in: refused while the client or the account has used up
+// its failures, the growing delay after a wrong credential, and one log
+// line per failure (which the sign-in records are made from).
+func (a *Authenticator) attempt(ctx context.Context, user string, proto Protocol, ip netip.Addr, tls bool, method string,
+	check func() (Result, error)) (Result, error) {
+	ipKey, userKey := "ip:"+ip.String(), "user:"+strings.ToLower(strings.TrimSpace(user))
 	if a.throttled(ipKey) || a.throttled(userKey) {
-		a.log.Info("login refused: throttled", "protocol", req.Protocol, "user", req.Username, "ip", req.RemoteIP)
+		a.log.Info("login refused: throttled", "protocol", proto, "user", user, "ip", ip, "method", method)
 		return Result{}, ErrThrottled
 	}
-	res, err := a.check(ctx, req)
+	res, err := check()
 	if err == nil {
 		return res, nil
 	}
@@ -186,7 +230,7 @@ func (a *Authenticator) Login(ctx context.Context, req Request) (Result, error) 
 		}
 		a.sleep(ctx, min(d, maxFailureDelay))
 	}
-	a.log.Info("login failed", "protocol", req.Protocol, "user", req.Username, "ip", req.RemoteIP, "tls", req.TLS, "reason", err)
+	a.log.Info("login failed", "protocol", proto, "user", user, "ip", ip, "tls", tls, "method", method, "reason", err)
 	return Result{}, err
 }
 
@@ -203,7 +247,7 @@ func (a *Authenticator) check(ctx context.Context, req Request) (Result, error) 
 		return Result{}, ErrTLSRequired
 	}
 	var appID int64
-	if err := VerifyPassword(acct.PasswordHash, req.Password); err != nil {
+	if err := a.verifyPassword(ctx, acct.PasswordHash, req.Password); err != nil {
 		if !errors.Is(err, ErrMismatch) {
 			return Result{}, fmt.Errorf("login %s: %w", acct.Address, err)
 		}
@@ -240,7 +284,11 @@ func (a *Authenticator) checkAppPassword(ctx context.Context, acct store.Account
 		return 0, fmt.Errorf("login %s: %w", acct.Address, err)
 	}
 	for _, ap := range aps {
-		if VerifyPassword(ap.Hash, req.Password) != nil {
+		err := a.verifyPassword(ctx, ap.Hash, req.Password)
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("login %s: %w", acct.Address, err)
+		}
+		if err != nil {
 			continue
 		}
 		if len(ap.Protocols) > 0 && !slices.Contains(ap.Protocols, string(req.Protocol)) {

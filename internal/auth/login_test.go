@@ -232,3 +232,69 @@ func TestLoginThrottling(t *testing.T) {
 // testHashParams makes cheap hashes: these tests exercise the login rules,
 // not the hash (password_test.go does, with the default cost).
 var testHashParams = HashParams{Time: 1, MemoryKiB: 64, Threads: 1}
+
+// TestLoginHashBound checks that no more than MaxConcurrentHashes password
+// hashes run at once: further logins wait for a slot (and succeed when
+// one is free), and a login whose context ends while it waits gives up
+// without hashing.
+func TestLoginHashBound(t *testing.T) {
+	p := defaultPolicy
+	p.MaxConcurrentHashes = 2
+	f := newFixture(t, p)
+	var mu sync.Mutex
+	cur, peak, calls := 0, 0, 0
+	entered := make(chan struct{}, 16)
+	release := make(chan struct{})
+	f.a.verify = func(hash, pw string) error {
+		mu.Lock()
+		cur++
+		calls++
+		peak = max(peak, cur)
+		over := cur > p.MaxConcurrentHashes
+		mu.Unlock()
+		defer func() { mu.Lock(); cur--; mu.Unlock() }()
+		if !over { // over the bound: fail fast, the test reports it
+			entered <- struct{}{}
+			<-release
+		}
+		if pw != "right-password" { // the real hash is slow under -race
+			return ErrMismatch
+		}
+		return nil
+	}
+	login := func(ctx context.Context) error {
+		_, err := f.a.Login(ctx, Request{Username: "anna", Password: "right-password", Protocol: ProtoPOP3, TLS: true, RemoteIP: f.client})
+		return err
+	}
+	results := make(chan error, 3)
+	for range 2 {
+		go func() { results <- login(context.Background()) }()
+	}
+	<-entered
+	<-entered // both slots are taken and held
+
+	// A third login whose context is already over gives up waiting.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := login(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("login with a cancelled context while the slots are full: %v, want context.Canceled", err)
+	}
+	// A fourth one queues and gets a slot when one is released.
+	go func() { results <- login(context.Background()) }()
+	release <- struct{}{}
+	<-entered
+	close(release)
+	for range 3 {
+		if err := <-results; err != nil {
+			t.Fatalf("login: %v", err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if peak != 2 || calls != 3 {
+		t.Fatalf("%d hashes, at most %d at once; want 3 hashes, 2 at once (the bound)", calls, peak)
+	}
+	if len(f.slept) != 0 {
+		t.Fatalf("a cancelled wait counted as a failed login: slept %v", f.slept)
+	}
+}

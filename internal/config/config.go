@@ -183,6 +183,12 @@ type AuthConfig struct {
 	PasswordHashTime    int  `toml:"password_hash_time"`
 	PasswordHashMemory  Size `toml:"password_hash_memory"`
 	PasswordHashThreads int  `toml:"password_hash_threads"`
+
+	// MaxConcurrentHashes bounds how many password hashes are checked at
+	// once (each argon2id check takes 64 MiB of memory and most of a CPU
+	// core); further logins wait for a free slot. 0 (default) means the
+	// number of CPUs Go uses (GOMAXPROCS).
+	MaxConcurrentHashes int `toml:"max_concurrent_hashes"`
 }
 
 // Storage backends accepted in StoreConfig.Backend.
@@ -287,8 +293,14 @@ type POP3Config struct {
 	// means no delay.
 	LoginDelay Duration `toml:"login_delay"`
 
-	// APOP enables the APOP command (RFC 1939). It needs passwords stored
-	// in a recoverable form and MD5, so it is off by default.
+	// APOP enables the APOP command (RFC 1939 §7) for accounts that have
+	// an APOP secret (pochta user set ADDR --apop-secret), a separate
+	// secret, never the login password, kept encrypted with the server
+	// key data_dir/secret.key (made on first use). The greeting carries a
+	// timestamp only when this is on. APOP's MD5 digest lets anyone who
+	// saw a dialogue search for the secret offline, so APOP follows the
+	// login policy of passwords (without TLS only where plaintext
+	// passwords are allowed). Default false.
 	APOP bool `toml:"apop"`
 }
 

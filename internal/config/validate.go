@@ -46,6 +46,7 @@ func (c *Config) Validate() error {
 	v.intRange("auth.password_hash_threads", c.Auth.PasswordHashThreads, 1, 64)
 	v.durationRange("auth.failed_login_delay", c.Auth.FailedLoginDelay, 0, time.Minute)
 	v.atLeast("auth.max_failed_logins", c.Auth.MaxFailedLogins, 0)
+	v.atLeast("auth.max_concurrent_hashes", c.Auth.MaxConcurrentHashes, 0)
 	if c.Auth.MaxFailedLogins > 0 {
 		v.durationRange("auth.failed_login_window", c.Auth.FailedLoginWindow, time.Second, 0)
 	} else {

@@ -3,6 +3,7 @@ package pop3
 import (
 	"encoding/base64"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +86,7 @@ func TestDialogues(t *testing.T) {
 			C: UIDL
 			S: -ERR Not logged in
 			C: APOP user 0123456789abcdef0123456789abcdef
-			S: -ERR APOP is not available
+			S: ` + replyAPOPOff + `
 			C: XYZZY
 			S: -ERR Unknown command
 			C: RETRIEVE 1
@@ -254,7 +255,7 @@ func TestDialogues(t *testing.T) {
 			C: RETR 1
 			S: +OK Send your password
 			S~ ^\+OK Logged in
-			S: +OK ` + fmt.Sprint(len(msgNoCRLF)) + ` octets
+			S: +OK ` + fmt.Sprint(len(msgNoCRLF)+2) + ` octets
 			S: Subject: open end
 			S: 
 			S: no final line ending
@@ -427,11 +428,16 @@ func TestRetrExactBytes(t *testing.T) {
 	c.login()
 	for i, want := range bodies {
 		n := i + 1
-		st := c.cmd(fmt.Sprintf("LIST %d", n))
-		if st != fmt.Sprintf("+OK %d %d", n, len(want)) {
-			t.Fatalf("LIST %d = %q, want size %d", n, st, len(want))
+		// What RETR sends: a missing final CRLF is added, and counted.
+		w := want
+		if !strings.HasSuffix(w, "\r\n") {
+			w += "\r\n"
 		}
-		if r := c.cmd(fmt.Sprintf("RETR %d", n)); r != fmt.Sprintf("+OK %d octets", len(want)) {
+		st := c.cmd(fmt.Sprintf("LIST %d", n))
+		if st != fmt.Sprintf("+OK %d %d", n, len(w)) {
+			t.Fatalf("LIST %d = %q, want size %d", n, st, len(w))
+		}
+		if r := c.cmd(fmt.Sprintf("RETR %d", n)); r != fmt.Sprintf("+OK %d octets", len(w)) {
 			t.Fatalf("RETR %d: %q", n, r)
 		}
 		var got strings.Builder
@@ -439,13 +445,44 @@ func TestRetrExactBytes(t *testing.T) {
 			got.WriteString(strings.TrimPrefix(l, ".")) // un-stuff
 			got.WriteString("\r\n")
 		}
-		w := want
-		if !strings.HasSuffix(w, "\r\n") {
-			w += "\r\n"
-		}
 		if got.String() != w {
 			t.Fatalf("RETR %d: got %d octets, want %d", n, got.Len(), len(w))
 		}
+	}
+}
+
+// TestNoFinalCRLF checks byte for byte what the server says about a
+// message whose last line has no line ending (and the dot-terminated
+// message before it): RETR and TOP end it with CRLF before the
+// terminating ".", and STAT, LIST and RETR's status count those two
+// octets, so every size is the octets RETR sends before byte-stuffing.
+func TestNoFinalCRLF(t *testing.T) {
+	e := newEnv(t, envConfig{allowPlaintext: true})
+	const dotEnd = "Subject: x\r\n\r\nends with a dot\r\n." // last line is a lone "." without CRLF
+	e.deliver(msgNoCRLF, "")
+	e.deliver(dotEnd, "")
+	n1, n2 := len(msgNoCRLF)+2, len(dotEnd)+2
+	c := e.dial()
+	c.login()
+	c.send("STAT\r\nLIST\r\nLIST 1\r\nRETR 1\r\nTOP 1 0\r\nTOP 1 1\r\nRETR 2\r\nQUIT\r\n")
+	want := fmt.Sprintf("+OK 2 %d\r\n", n1+n2) +
+		fmt.Sprintf("+OK 2 messages (%d octets)\r\n1 %d\r\n2 %d\r\n.\r\n", n1+n2, n1, n2) +
+		fmt.Sprintf("+OK 1 %d\r\n", n1) +
+		fmt.Sprintf("+OK %d octets\r\nSubject: open end\r\n\r\nno final line ending\r\n.\r\n", n1) +
+		"+OK Top of message follows\r\nSubject: open end\r\n\r\n.\r\n" +
+		"+OK Top of message follows\r\nSubject: open end\r\n\r\nno final line ending\r\n.\r\n" +
+		fmt.Sprintf("+OK %d octets\r\nSubject: x\r\n\r\nends with a dot\r\n..\r\n.\r\n", n2) +
+		"+OK Bye (0 messages removed)\r\n"
+	got := make([]byte, len(want))
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(c.r, got); err != nil {
+		t.Fatalf("read: %v (got %q)", err, got)
+	}
+	if string(got) != want {
+		t.Fatalf("got\n%q\nwant\n%q", got, want)
+	}
+	if !c.closed(5 * time.Second) {
+		t.Fatal("more after QUIT")
 	}
 }
 

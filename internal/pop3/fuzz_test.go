@@ -109,3 +109,34 @@ func unstuff(t *testing.T, s string) string {
 	}
 	return b.String()
 }
+
+// FuzzParseAPOP: ParseAPOP never panics and accepts exactly a user name
+// and 32 hex digits, returned in lower case.
+func FuzzParseAPOP(f *testing.F) {
+	for _, s := range []string{"APOP mrose c4c9334bac560ecc979e58001b3e22fb", "APOP a C4C9334BAC560ECC979E58001B3E22FB",
+		"APOP", "APOP a", "APOP a b c", "APOP a c4c9334bac560ecc979e58001b3e22f\xff", "apop  x   0123456789abcdef0123456789abcdef "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		cmd, err := ParseCommand(line)
+		if err != nil {
+			return
+		}
+		user, digest, err := ParseAPOP(cmd)
+		if err != nil {
+			if user != "" || digest != "" {
+				t.Fatalf("error %v with %q %q", err, user, digest)
+			}
+			return
+		}
+		if user == "" || strings.ContainsAny(user, " \t\r\n") {
+			t.Fatalf("bad user %q from %q", user, line)
+		}
+		if len(digest) != 32 || strings.Trim(digest, "0123456789abcdef") != "" {
+			t.Fatalf("bad digest %q from %q", digest, line)
+		}
+		if !strings.EqualFold(digest, cmd.Args[1]) {
+			t.Fatalf("digest %q is not the argument %q", digest, cmd.Args[1])
+		}
+	})
+}

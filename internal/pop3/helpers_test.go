@@ -46,6 +46,10 @@ type envConfig struct {
 	timeout        time.Duration // overrides the 10-minute floor for tests
 	spamRetention  time.Duration
 	settings       func(*store.Settings)
+	// apop turns the server's APOP switch on; apopSecret, when set, is
+	// the test account's APOP secret.
+	apop       bool
+	apopSecret string
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test.
@@ -92,15 +96,28 @@ func newEnv(t *testing.T, cfg envConfig) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	key, err := auth.LoadSecretKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.apopSecret != "" {
+		if acct.Settings.APOPSecret, err = key.Seal(cfg.apopSecret, acct.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.UpdateAccount(ctx, acct); err != nil {
+			t.Fatal(err)
+		}
+	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	authn := auth.NewAuthenticator(st, auth.Policy{AllowPlaintext: cfg.allowPlaintext, PrimaryDomain: "example.org"}, log)
+	authn := auth.NewAuthenticator(st, auth.Policy{AllowPlaintext: cfg.allowPlaintext, PrimaryDomain: "example.org", SecretKey: key}, log)
 	tm, err := tlsutil.Load(tlsutil.Options{DataDir: dir, Hostname: "localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := New(Options{Store: st, Auth: authn, TLSConfig: tm.TLSConfig(), Logger: log,
-		LoginDelay: cfg.loginDelay, TrashRetention: 30 * 24 * time.Hour, SpamRetention: cfg.spamRetention})
+		LoginDelay: cfg.loginDelay, TrashRetention: 30 * 24 * time.Hour, SpamRetention: cfg.spamRetention,
+		APOP: cfg.apop})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +205,12 @@ type client struct {
 	t    *testing.T
 	conn net.Conn
 	r    *bufio.Reader
+	// timestamp is the APOP timestamp of the greeting, if any.
+	timestamp string
 }
+
+// apopTimestampRE is the greeting timestamp: <pid.clock.random@host>.
+var apopTimestampRE = regexp.MustCompile(`^<[0-9]+\.[0-9]+\.[0-9a-f]{16}@localhost>$`)
 
 // dial connects to the STLS listener and checks the greeting.
 func (e *testEnv) dial() *client {
@@ -214,7 +236,15 @@ func (e *testEnv) newClient(c net.Conn) *client {
 	e.t.Helper()
 	e.t.Cleanup(func() { c.Close() })
 	cl := &client{t: e.t, conn: c, r: bufio.NewReader(c)}
-	if g := cl.line(); g != replyGreeting {
+	g := cl.line()
+	if e.srv.opts.APOP {
+		// With APOP on, and only then, the greeting carries a timestamp.
+		ts, ok := strings.CutPrefix(g, replyGreeting+" ")
+		if !ok || !apopTimestampRE.MatchString(ts) {
+			e.t.Fatalf("greeting %q has no APOP timestamp", g)
+		}
+		cl.timestamp = ts
+	} else if g != replyGreeting {
 		e.t.Fatalf("greeting %q", g)
 	}
 	return cl
@@ -324,5 +354,5 @@ func tlsClient(c *client, e *testEnv) *client {
 	if err := tc.Handshake(); err != nil {
 		c.t.Fatalf("TLS handshake: %v", err)
 	}
-	return &client{t: c.t, conn: tc, r: bufio.NewReader(tc)}
+	return &client{t: c.t, conn: tc, r: bufio.NewReader(tc), timestamp: c.timestamp}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -17,7 +18,11 @@ var errNoFolders = errors.New("no folder to serve")
 
 // entry is one message of the maildrop as fixed at login.
 type entry struct {
-	msg     store.Message
+	msg store.Message
+	// size is the message's size as RETR sends it (before byte-stuffing):
+	// the stored size, plus the CRLF that RETR adds when the message does
+	// not end with a line ending.
+	size    int64
 	deleted bool
 }
 
@@ -79,7 +84,14 @@ func (s *Server) openMaildrop(ctx context.Context, acct store.Account, log *slog
 			if since := acct.Settings.POP3Since; !since.IsZero() && m.InternalDate.Before(since) {
 				continue
 			}
-			d.msgs = append(d.msgs, entry{msg: m})
+			size, err := s.servedSize(ctx, m)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // removed by another client meanwhile
+			}
+			if err != nil {
+				return nil, err
+			}
+			d.msgs = append(d.msgs, entry{msg: m, size: size})
 		}
 	}
 	if len(d.folders) == 0 {
@@ -88,6 +100,33 @@ func (s *Server) openMaildrop(ctx context.Context, acct store.Account, log *slog
 	slices.SortFunc(d.msgs, func(a, b entry) int { return cmpInt64(a.msg.ID, b.msg.ID) })
 	d.expire = s.expireDays(roles)
 	return d, nil
+}
+
+// servedSize is the size of a message as RETR sends it. RFC 1939 needs the
+// terminating "." on a line of its own, so writeMessage adds a CRLF to a
+// message whose last line has none, and LIST, STAT and RETR's "+OK n
+// octets" must count it. The store keeps the bytes as delivered, so the
+// last byte is read here (one small read per message at login).
+func (s *Server) servedSize(ctx context.Context, m store.Message) (int64, error) {
+	if m.Size == 0 {
+		return 0, nil
+	}
+	b, err := s.opts.Store.OpenBody(ctx, m)
+	if err != nil {
+		return 0, fmt.Errorf("open message %d: %w", m.ID, err)
+	}
+	defer b.Close()
+	var last [1]byte
+	if n, err := b.ReadAt(last[:], m.Size-1); n != 1 {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, fmt.Errorf("read the end of message %d: %w", m.ID, err)
+	}
+	if last[0] != '\n' {
+		return m.Size + 2, nil
+	}
+	return m.Size, nil
 }
 
 func cmpInt64(a, b int64) int {
@@ -105,7 +144,7 @@ func (d *maildrop) stat() (n int, size int64) {
 	for _, m := range d.msgs {
 		if !m.deleted {
 			n++
-			size += m.msg.Size
+			size += m.size
 		}
 	}
 	return n, size

@@ -1,5 +1,6 @@
-// Package pop3 is pochta's POP3 server: RFC 1939 with the extensions of
-// RFC 2449 (CAPA, response codes, PIPELINING, TOP, UIDL, EXPIRE,
+// Package pop3 is pochta's POP3 server: RFC 1939 (APOP when the server
+// switch is on, for accounts that have an APOP secret) with the extensions
+// of RFC 2449 (CAPA, response codes, PIPELINING, TOP, UIDL, EXPIRE,
 // LOGIN-DELAY), RFC 2595 (STLS), RFC 5034 (AUTH PLAIN and LOGIN with an
 // initial response) and RFC 6856 (UTF8), over the store.
 //
@@ -20,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -48,6 +50,8 @@ type Authenticator interface {
 	// PasswordAllowed reports whether a connection may carry a password
 	// (true with TLS, or when the server-wide policy allows plaintext).
 	PasswordAllowed(tls bool) bool
+	// LoginAPOP checks an APOP digest; see auth.Authenticator.
+	LoginAPOP(ctx context.Context, req auth.APOPRequest) (auth.Result, error)
 }
 
 // Options configure a Server.
@@ -76,6 +80,12 @@ type Options struct {
 	// Locker locks maildrops; nil means an in-process MemLocker owned
 	// by the Server.
 	Locker Locker
+	// APOP offers the APOP command (RFC 1939 §7) to accounts that have
+	// an APOP secret: the greeting then carries a timestamp. Off, the
+	// greeting has none and APOP is refused.
+	APOP bool
+	// Hostname goes into the APOP timestamp; "" means "localhost".
+	Hostname string
 }
 
 // Server serves POP3 connections. One Server should serve every POP3
@@ -87,6 +97,7 @@ type Server struct {
 	lock    Locker
 	timeout time.Duration
 
+	pid        int
 	mu         sync.Mutex
 	lastLogins map[int64]time.Time // account id → last login, for LOGIN-DELAY
 }
@@ -97,7 +108,10 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("pop3: Store and Auth are required")
 	}
 	s := &Server{opts: opts, log: opts.Logger, lock: opts.Locker, timeout: opts.InactivityTimeout,
-		lastLogins: make(map[int64]time.Time)}
+		lastLogins: make(map[int64]time.Time), pid: os.Getpid()}
+	if s.opts.Hostname == "" {
+		s.opts.Hostname = "localhost"
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

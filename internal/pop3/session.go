@@ -65,6 +65,9 @@ type session struct {
 	state    state
 	user     string // from USER, for PASS
 	failures int
+	// timestamp is the APOP timestamp of the greeting; "" when APOP is
+	// off.
+	timestamp string
 
 	// TRANSACTION state.
 	acct      store.Account
@@ -125,7 +128,12 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, implicitTLS bool) {
 		ss.w = bufio.NewWriterSize(ss.conn, 32<<10)
 	}
 	ss.log.Debug("pop3 connection", "tls", ss.tls)
-	ss.reply(replyGreeting)
+	if s.opts.APOP {
+		ss.timestamp = s.apopTimestamp()
+		ss.reply(replyGreeting + " " + ss.timestamp)
+	} else {
+		ss.reply(replyGreeting)
+	}
 	if err := ss.w.Flush(); err != nil {
 		return
 	}
@@ -293,8 +301,7 @@ func (ss *session) dispatch(cmd Command) error {
 			ss.state = stateDone
 			return nil
 		case "APOP":
-			ss.reply("-ERR APOP is not available")
-			return nil
+			return ss.cmdApop(cmd)
 		case "STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL":
 			ss.reply("-ERR Not logged in")
 			return nil
@@ -576,27 +583,39 @@ func (ss *session) login(user, password string) error {
 		Username: user, Password: password, Protocol: auth.ProtoPOP3, TLS: ss.tls, RemoteIP: ss.ip,
 	})
 	if err != nil {
-		switch {
-		case errors.Is(err, auth.ErrTLSRequired):
-			ss.reply(replyTLSRequired)
-		case errors.Is(err, auth.ErrThrottled):
-			ss.reply(replyThrottled)
-		case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrProtocolDisabled),
-			errors.Is(err, auth.ErrAccountDisabled):
-			// One text for all three: accounts cannot be probed. The
-			// authenticator logged the reason.
-			ss.reply(replyLoginFailed)
-		default:
-			ss.log.Error("pop3 login failed", "user", user, "err", err)
-			ss.reply(replyTempFail)
-		}
-		ss.failures++
-		if ss.failures >= maxAuthFailures {
-			ss.reply("-ERR [AUTH] Too many failed logins on this connection")
-			ss.state = stateDone
-		}
+		ss.loginFailed(user, err, replyLoginFailed)
 		return nil
 	}
+	return ss.startTransaction(res, "password")
+}
+
+// loginFailed answers a failed login; badLogin is the one text for a wrong
+// credential, POP3 switched off and a disabled account.
+func (ss *session) loginFailed(user string, err error, badLogin string) {
+	switch {
+	case errors.Is(err, auth.ErrTLSRequired):
+		ss.reply(replyTLSRequired)
+	case errors.Is(err, auth.ErrThrottled):
+		ss.reply(replyThrottled)
+	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrProtocolDisabled),
+		errors.Is(err, auth.ErrAccountDisabled):
+		// One text for all three: accounts cannot be probed. The
+		// authenticator logged the reason.
+		ss.reply(badLogin)
+	default:
+		ss.log.Error("pop3 login failed", "user", user, "err", err)
+		ss.reply(replyTempFail)
+	}
+	ss.failures++
+	if ss.failures >= maxAuthFailures {
+		ss.reply("-ERR [AUTH] Too many failed logins on this connection")
+		ss.state = stateDone
+	}
+}
+
+// startTransaction locks and opens the maildrop of a logged-in account
+// and enters the TRANSACTION state.
+func (ss *session) startTransaction(res auth.Result, method string) error {
 	acct := res.Account
 	log := ss.log.With("user", acct.Address)
 	release, ok, err := ss.srv.lock.TryLock(ss.ctx, acct.ID)
@@ -632,7 +651,7 @@ func (ss *session) login(user, password string) error {
 	ss.log = log
 	ss.state = stateTransaction
 	n, size := drop.stat()
-	log.Info("pop3 login", "tls", ss.tls, "messages", n, "octets", size, "app_password", res.AppPassword != 0)
+	log.Info("pop3 login", "tls", ss.tls, "method", method, "messages", n, "octets", size, "app_password", res.AppPassword != 0)
 	ss.replyf("+OK Logged in, %d messages (%d octets)", n, size)
 	return nil
 }
@@ -643,7 +662,7 @@ func (ss *session) cmdList(cmd Command) error {
 		if cmd.Name == "UIDL" {
 			return uniqueID(m.msg)
 		}
-		return strconv.FormatInt(m.msg.Size, 10)
+		return strconv.FormatInt(m.size, 10)
 	}
 	if len(cmd.Args) > 0 {
 		m, ok := ss.message(cmd, 1)
@@ -716,7 +735,7 @@ func (ss *session) send(m *entry, lines int) error {
 	}
 	defer body.Close()
 	if lines == allLines {
-		ss.replyf("+OK %d octets", m.msg.Size)
+		ss.replyf("+OK %d octets", m.size)
 	} else {
 		ss.reply("+OK Top of message follows")
 	}

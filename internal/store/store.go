@@ -280,6 +280,10 @@ type Settings struct {
 	IMAPEnabled bool             `json:"imap"`
 	// LoginPolicy overrides the server-wide login policy for this account.
 	LoginPolicy LoginPolicy `json:"login_policy,omitempty"`
+	// APOPSecret is the account's APOP secret (RFC 1939 §7), encrypted
+	// with the server key (auth.SecretKey); "" means APOP is off for the
+	// account. Never the login password.
+	APOPSecret string `json:"apop_secret,omitempty"`
 }
 
 // DefaultSettings are the settings of a new account: POP3 and IMAP on, DELE
