@@ -46,6 +46,7 @@ type Store interface {
 	AccountStore
 	FolderStore
 	MessageStore
+	WebStore
 
 	// Subscribe returns a subscription to the change events of one account
 	// (every folder in it). Events made by this process and, for shared
