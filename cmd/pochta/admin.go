@@ -194,10 +194,14 @@ func createAccount(e *env, cfg *config.Config, st store.Store, addr, hash string
 	if quota < 0 {
 		quota = int64(cfg.Quota.DefaultBytes)
 	}
+	settings, err := store.NewAccountSettings(e.ctx, st)
+	if err != nil {
+		return store.Account{}, err
+	}
 	return st.CreateAccount(e.ctx, store.NewAccount{
 		Address: addr, PasswordHash: hash, Admin: admin,
 		QuotaBytes: quota, QuotaMessages: int64(cfg.Quota.DefaultMessages),
-		Settings: store.DefaultSettings(),
+		Settings: settings,
 	})
 }
 

@@ -144,14 +144,15 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 		return err
 	}
 	limiter := netlimit.New(cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP)
-	ws := newWebShared(st, primary, limiter.Open)
+	ws := newWebShared(st, primary, limiter.Open, log)
 	authn := auth.NewAuthenticator(st, auth.Policy{
 		AllowPlaintext: cfg.Auth.AllowPlaintext,
 		FailureDelay:   cfg.Auth.FailedLoginDelay.Duration(),
 		MaxFailures:    cfg.Auth.MaxFailedLogins,
 		Window:         cfg.Auth.FailedLoginWindow.Duration(),
 		PrimaryDomain:  primary,
-	}, ws.authLogger(log))
+	}, log)
+	authn.OnLogin(ws.recorder.Observe)
 	svc := &services{cfg: cfg, store: st, tls: tm, log: log, auth: authn,
 		limiter: limiter, web: ws}
 

@@ -78,6 +78,9 @@ type Request struct {
 	AllowPlaintext bool
 	// RemoteIP is the client's address, for throttling and the records.
 	RemoteIP netip.Addr
+	// NoAppPasswords accepts only the account's own password (the web
+	// pages: app passwords are for mail programs).
+	NoAppPasswords bool
 }
 
 // Result is a successful login.
@@ -260,6 +263,9 @@ func (a *Authenticator) check(ctx context.Context, req Request) (Result, store.A
 	if err := VerifyPassword(acct.PasswordHash, req.Password); err != nil {
 		if !errors.Is(err, ErrMismatch) {
 			return res, ap, fmt.Errorf("login %s: %w", acct.Address, err)
+		}
+		if req.NoAppPasswords {
+			return res, ap, fmt.Errorf("%w: wrong password for %s", ErrBadCredentials, acct.Address)
 		}
 		ap, err = a.checkAppPassword(ctx, acct, req)
 		if err != nil {

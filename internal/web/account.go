@@ -58,7 +58,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	next := r.PostFormValue("next")
 	res, err := s.o.Auth.Login(r.Context(), auth.Request{
 		Username: addr, Password: r.PostFormValue("password"), Protocol: auth.ProtoWeb,
-		TLS: secureRequest(r), RemoteIP: remoteIP(r),
+		TLS: secureRequest(r), RemoteIP: remoteIP(r), NoAppPasswords: true,
 	})
 	if err != nil {
 		key := "login.failed"
@@ -74,15 +74,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, q, status, "login", "login.title", page{Error: q.lang.T(key), Data: loginData{Next: next, Address: addr}})
 		return
 	}
-	if res.AppPassword != 0 {
-		// App passwords are for mail programs; the web needs the real one.
-		s.o.Metrics.Login(string(auth.ProtoWeb), ReasonPassword)
-		s.render(w, r, q, http.StatusUnauthorized, "login", "login.title", page{Error: q.lang.T("login.failed"), Data: loginData{Next: next, Address: addr}})
-		return
-	}
-	s.o.Metrics.Login(string(auth.ProtoWeb), ReasonNone)
 	now := s.o.Now()
-	_ = s.o.SignIns.Record(r.Context(), SignIn{AccountID: res.Account.ID, Time: now.UTC(), Protocol: string(auth.ProtoWeb), RemoteIP: remoteIP(r).String(), TLS: r.TLS != nil})
 	sess, err := s.o.Sessions.Create(r.Context(), Session{AccountID: res.Account.ID, Created: now, LastSeen: now,
 		RemoteIP: remoteIP(r).String(), UserAgent: r.UserAgent()})
 	if err != nil {
@@ -318,7 +310,8 @@ func (s *Server) programsPost(w http.ResponseWriter, r *http.Request, q *req) {
 }
 
 type signInRow struct {
-	SignIn
+	store.SignIn
+	OK  bool
 	Why string
 }
 
@@ -334,15 +327,15 @@ func (s *Server) securityData(r *http.Request, q *req) (securityData, error) {
 	if err != nil {
 		return securityData{}, fmt.Errorf("app passwords of %s: %w", q.account.Address, err)
 	}
-	recent, err := s.o.SignIns.Recent(r.Context(), q.account.ID, 50)
+	recent, err := s.o.Store.SignIns(r.Context(), q.account.ID, 50)
 	if err != nil {
 		return securityData{}, fmt.Errorf("sign-ins of %s: %w", q.account.Address, err)
 	}
 	d := securityData{AppPasswords: aps, MinLength: s.o.MinPasswordLength}
 	for _, si := range recent {
-		row := signInRow{SignIn: si, Why: q.lang.T("log.ok")}
-		if !si.OK() {
-			row.Why = q.lang.T("reason." + string(si.Reason))
+		row := signInRow{SignIn: si, OK: si.Reason == "", Why: q.lang.T("log.ok")}
+		if !row.OK {
+			row.Why = q.lang.T("reason." + si.Reason)
 		}
 		d.SignIns = append(d.SignIns, row)
 	}

@@ -28,7 +28,6 @@ type site struct {
 	srv   *Server
 	ts    *httptest.Server
 	cfg   *config.Config
-	signs *MemorySignIns
 	ids   map[string]int64
 }
 
@@ -58,7 +57,7 @@ func newSite(t *testing.T, listeners []config.Listener) *site {
 	if _, err := st.CreateDomain(ctx, "example.org"); err != nil {
 		t.Fatal(err)
 	}
-	s := &site{t: t, st: st, ids: map[string]int64{}, signs: NewMemorySignIns(100)}
+	s := &site{t: t, st: st, ids: map[string]int64{}}
 	for _, u := range []struct {
 		name  string
 		admin bool
@@ -77,10 +76,10 @@ func newSite(t *testing.T, listeners []config.Listener) *site {
 	s.cfg = config.Default()
 	s.cfg.Hostname = "mail.example.org"
 	metrics := NewMetrics(MetricsOptions{OpenConnections: func() int { return 3 }})
-	hook := &SignInHook{Store: st, PrimaryDomain: "example.org", Log: s.signs, Metrics: metrics}
-	s.auth = auth.NewAuthenticator(st, auth.Policy{MaxFailures: 5, Window: time.Minute, PrimaryDomain: "example.org"},
-		slog.New(hook.Handler(log.Handler())))
-	s.srv, err = New(Options{Config: s.cfg, Store: st, Auth: s.auth, SignIns: s.signs, Metrics: metrics,
+	rec := &SignInRecorder{Store: st, PrimaryDomain: "example.org", Metrics: metrics, Logger: log}
+	s.auth = auth.NewAuthenticator(st, auth.Policy{MaxFailures: 5, Window: time.Minute, PrimaryDomain: "example.org"}, log)
+	s.auth.OnLogin(rec.Observe)
+	s.srv, err = New(Options{Config: s.cfg, Store: st, Auth: s.auth, Metrics: metrics,
 		Listeners: func() []config.Listener { return listeners }, MetricsOnWeb: true, Logger: log,
 		QueueSize:       func(context.Context) (int, error) { return 7, nil },
 		OpenConnections: func() int { return 3 }})

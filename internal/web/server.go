@@ -46,13 +46,11 @@ type Options struct {
 	Config *config.Config
 	Store  store.Store
 	Auth   *auth.Authenticator
-	// Sessions keeps web sessions; nil means in memory (12 h idle, 7 days
-	// at most).
-	Sessions Sessions
-	// SignIns is the sign-in log shown to account owners; nil means in
-	// memory. Give the same one to a SignInHook on the Authenticator's
-	// logger so that mail protocol failures appear too.
-	SignIns SignInLog
+	// Sessions keeps web sessions; nil means in the Store with the
+	// lifetimes of Config.Web. The sign-in log shown to account owners is
+	// the Store's: register a SignInRecorder with the Authenticator so
+	// that every protocol's attempts appear.
+	Sessions *Sessions
 	// Metrics are served on /metrics; nil makes a fresh set.
 	Metrics *Metrics
 	// Listeners returns the listeners that serve, with their real
@@ -95,10 +93,7 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("web: Config, Store and Auth are required")
 	}
 	if o.Sessions == nil {
-		o.Sessions = NewMemorySessions(12*time.Hour, 7*24*time.Hour)
-	}
-	if o.SignIns == nil {
-		o.SignIns = NewMemorySignIns(100)
+		o.Sessions = &Sessions{Store: o.Store, Idle: o.Config.Web.SessionIdle.Duration(), Max: o.Config.Web.SessionMax.Duration()}
 	}
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(MetricsOptions{})
