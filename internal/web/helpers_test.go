@@ -22,13 +22,13 @@ import (
 // site is a web server over a real sqlite store with three accounts:
 // alice and bob (users) and root (admin), passwords "<name>-password-1".
 type site struct {
-	t     *testing.T
-	st    store.Store
-	auth  *auth.Authenticator
-	srv   *Server
-	ts    *httptest.Server
-	cfg   *config.Config
-	ids   map[string]int64
+	t    *testing.T
+	st   store.Store
+	auth *auth.Authenticator
+	srv  *Server
+	ts   *httptest.Server
+	cfg  *config.Config
+	ids  map[string]int64
 }
 
 // testListeners are the listeners the test site pretends to serve.
