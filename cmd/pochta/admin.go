@@ -11,6 +11,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -365,6 +366,7 @@ func userPasswd(e *env, passwordStdin bool) error {
 // userSettingsFlags are the options of "user set". Empty means unchanged.
 type userSettingsFlags struct {
 	pop3, imap, markSeen, since, del, folders, policy, quota, disabled, admin string
+	forward, forwardKeep                                                      string
 }
 
 func (f *userSettingsFlags) register(fs *flag.FlagSet) {
@@ -378,6 +380,8 @@ func (f *userSettingsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.quota, "quota", "", "mailbox size limit, e.g. 2GiB; 0 = unlimited")
 	fs.StringVar(&f.disabled, "disabled", "", "on|off: refuse every login and delivery")
 	fs.StringVar(&f.admin, "admin", "", "on|off: the account may use the admin pages")
+	fs.StringVar(&f.forward, "forward", "", "comma-separated addresses that get every message (\"none\" stops forwarding)")
+	fs.StringVar(&f.forwardKeep, "forward-keep", "", "on|off: keep a copy in the account when forwarding")
 }
 
 // parseOnOff reads on/off (and yes/no, true/false) into *dst.
@@ -402,7 +406,7 @@ func (f *userSettingsFlags) apply(a *store.Account, now time.Time) error {
 		name, v string
 		dst     *bool
 	}{{"pop3", f.pop3, &s.POP3Enabled}, {"imap", f.imap, &s.IMAPEnabled}, {"pop3-mark-seen", f.markSeen, &s.POP3MarkSeen},
-		{"disabled", f.disabled, &a.Disabled}, {"admin", f.admin, &a.Admin}} {
+		{"disabled", f.disabled, &a.Disabled}, {"admin", f.admin, &a.Admin}, {"forward-keep", f.forwardKeep, &s.ForwardKeep}} {
 		if err := parseOnOff(b.name, b.v, b.dst); err != nil {
 			return err
 		}
@@ -444,6 +448,17 @@ func (f *userSettingsFlags) apply(a *store.Account, now time.Time) error {
 		s.LoginPolicy = store.LoginPolicy(v)
 	default:
 		return usagef("--login-policy: want default, secure or plaintext, not %q", f.policy)
+	}
+	switch strings.ToLower(f.forward) {
+	case "":
+	case "none", "off":
+		s.Forward = nil
+	default:
+		to, err := delivery.ParseForwardTargets(f.forward, a.Address)
+		if err != nil {
+			return usagef("--forward: %v", err)
+		}
+		s.Forward = to
 	}
 	if f.quota != "" {
 		q, err := parseSize(f.quota)

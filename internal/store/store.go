@@ -265,6 +265,11 @@ type Settings struct {
 	IMAPEnabled bool             `json:"imap"`
 	// LoginPolicy overrides the server-wide login policy for this account.
 	LoginPolicy LoginPolicy `json:"login_policy,omitempty"`
+	// Forward lists addresses that get every message delivered to the
+	// account; empty means no forwarding.
+	Forward []string `json:"forward,omitempty"`
+	// ForwardKeep keeps a copy in the account when it forwards.
+	ForwardKeep bool `json:"forward_keep,omitempty"`
 }
 
 // DefaultSettings are the settings of a new account: POP3 and IMAP on, DELE
