@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -154,18 +155,39 @@ func (s *Server) setupFor(a store.Account) []setupRow {
 
 // plaintextAllowed reports whether the account may send a password without
 // TLS.
-func (s *Server) plaintextAllowed(a store.Account) bool {
+func (s *Server) plaintextAllowed(ctx context.Context, a store.Account) bool {
 	switch a.Settings.LoginPolicy {
 	case store.PolicyPlaintext:
 		return true
 	case store.PolicySecure:
 		return false
 	}
-	return s.o.Config.Auth.AllowPlaintext
+	return s.serverPlaintext(ctx)
+}
+
+// serverPlaintext is the server-wide login policy in effect: the setting
+// saved on the admin page, else the configuration file's.
+func (s *Server) serverPlaintext(ctx context.Context) bool {
+	m, err := s.o.Store.ServerSettings(ctx)
+	if err != nil {
+		s.o.Logger.Warn("read server settings", "err", err)
+		return s.o.Config.Auth.AllowPlaintext
+	}
+	return store.BoolSetting(m, store.SettingAllowPlaintext, s.o.Config.Auth.AllowPlaintext)
 }
 
 type accountData struct {
-	Aliases   []string
+	Aliases []string
+	// SelfAliases lets the owner add and delete aliases, up to
+	// MaxAliases.
+	SelfAliases bool
+	MaxAliases  int
+	// Own are the aliases that deliver to this account alone: the ones
+	// the owner may delete.
+	Own []string
+	// Forward is the forwarding list as typed; ForwardKeep keeps a copy.
+	Forward     string
+	ForwardKeep bool
 	Usage     string
 	Percent   int
 	Plus      string
@@ -175,6 +197,19 @@ type accountData struct {
 }
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, q *req) {
+	p := page{}
+	switch m := r.URL.Query().Get("m"); m {
+	case "fwd":
+		p.Flash = q.lang.T("fwd.saved")
+	case "aliasadded", "aliasgone":
+		p.Flash = q.lang.T("acct." + m)
+	}
+	s.showAccountPage(w, r, q, http.StatusOK, p)
+}
+
+// showAccountPage renders the account page with p's flash or error; a
+// string in p.Data is the forwarding text of a refused form.
+func (s *Server) showAccountPage(w http.ResponseWriter, r *http.Request, q *req, status int, p page) {
 	a := q.account
 	aliases, err := s.o.Store.AliasesOf(r.Context(), a.ID)
 	if err != nil {
@@ -186,7 +221,18 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, q *req) {
 		s.internal(w, r, fmt.Errorf("usage of %s: %w", a.Address, err))
 		return
 	}
-	d := accountData{Aliases: aliases, Setup: s.setupFor(a), Plaintext: s.plaintextAllowed(a)}
+	d := accountData{Aliases: aliases, Setup: s.setupFor(a), Plaintext: s.plaintextAllowed(r.Context(), a),
+		SelfAliases: s.o.Config.Web.SelfServiceAliases, MaxAliases: s.o.Config.Web.MaxSelfServiceAliases,
+		Forward: strings.Join(a.Settings.Forward, ", "), ForwardKeep: a.Settings.ForwardKeep}
+	if p.Data != nil {
+		d.Forward = p.Data.(string) // the text of a form that was refused
+	}
+	if d.SelfAliases {
+		if d.Own, err = s.ownAliases(r, a); err != nil {
+			s.internal(w, r, err)
+			return
+		}
+	}
 	if a.QuotaBytes > 0 {
 		d.Usage = q.lang.F("acct.quotaused", formatSize(u.Bytes), formatSize(a.QuotaBytes), u.Messages)
 		d.Percent = int(min(100, u.Bytes*100/a.QuotaBytes))
@@ -202,7 +248,8 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, q *req) {
 			d.HasApple = true
 		}
 	}
-	s.render(w, r, q, http.StatusOK, "account", "acct.title", page{Data: d})
+	p.Data = d
+	s.render(w, r, q, status, "account", "acct.title", p)
 }
 
 type programsData struct {

@@ -47,6 +47,13 @@ func testListeners() []config.Listener {
 
 func newSite(t *testing.T, listeners []config.Listener) *site {
 	t.Helper()
+	return newSiteWith(t, listeners, nil)
+}
+
+// newSiteWith is newSite with a change to the configuration, made before
+// the server starts.
+func newSiteWith(t *testing.T, listeners []config.Listener, change func(*config.Config)) *site {
+	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := sqlite.Open(ctx, sqlite.Options{Dir: t.TempDir(), Logger: log})
@@ -75,6 +82,9 @@ func newSite(t *testing.T, listeners []config.Listener) *site {
 	}
 	s.cfg = config.Default()
 	s.cfg.Hostname = "mail.example.org"
+	if change != nil {
+		change(s.cfg)
+	}
 	metrics := NewMetrics(MetricsOptions{OpenConnections: func() int { return 3 }})
 	rec := &SignInRecorder{Store: st, PrimaryDomain: "example.org", Metrics: metrics, Logger: log}
 	s.auth = auth.NewAuthenticator(st, auth.Policy{MaxFailures: 5, Window: time.Minute, PrimaryDomain: "example.org"}, log)

@@ -227,6 +227,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /account/logout-all", s.user(s.logoutAll))
 	mux.HandleFunc("POST /account/password", s.user(s.passwordPost))
 	mux.HandleFunc("GET /account/mail.mobileconfig", s.user(s.mobileconfig))
+	mux.HandleFunc("POST /account/forward", s.user(s.forwardPost))
+	mux.HandleFunc("POST /account/aliases", s.user(s.aliasAddSelf))
+	mux.HandleFunc("POST /account/aliases/delete", s.user(s.aliasDeleteSelf))
 
 	mux.HandleFunc("GET /admin", s.admin(s.adminDomains))
 	mux.HandleFunc("POST /admin/domains", s.admin(s.adminDomainAdd))
