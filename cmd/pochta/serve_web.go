@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/web"
 )
@@ -76,6 +77,8 @@ func (w *webShared) queueLen(ctx context.Context) (int, error) {
 func (s *services) webServer(l config.Listener) protocolServer {
 	w := s.web
 	if w.srv == nil {
+		var q delivery.Queue
+		var wake func()
 		if st, err := s.smtpState(); err == nil {
 			w.mu.Lock()
 			w.queueSize = func(ctx context.Context) (int, error) {
@@ -83,6 +86,7 @@ func (s *services) webServer(l config.Listener) protocolServer {
 				return len(env), err
 			}
 			w.mu.Unlock()
+			q, wake = st.queue, st.runner.Wake
 		}
 		srv, err := web.New(web.Options{
 			Config: s.cfg, Store: s.store, Auth: s.auth,
@@ -96,6 +100,8 @@ func (s *services) webServer(l config.Listener) protocolServer {
 				return time.Time{}, s.tls.SelfSigned()
 			},
 			QueueSize:       w.queueLen,
+			Queue:           q,
+			WakeQueue:       wake,
 			OpenConnections: s.limiter.Open,
 			MetricsOnWeb:    s.cfg.Listen.Metrics == "",
 			Logger:          s.log.With("service", "web"),

@@ -188,12 +188,12 @@ type accountData struct {
 	// Forward is the forwarding list as typed; ForwardKeep keeps a copy.
 	Forward     string
 	ForwardKeep bool
-	Usage     string
-	Percent   int
-	Plus      string
-	Setup     []setupRow
-	Plaintext bool
-	HasApple  bool
+	Usage       string
+	Percent     int
+	Plus        string
+	Setup       []setupRow
+	Plaintext   bool
+	HasApple    bool
 }
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, q *req) {

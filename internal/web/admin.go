@@ -353,7 +353,7 @@ type healthData struct {
 }
 
 func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request, q *req) {
-	d := healthData{Listeners: s.o.Listeners(), Plaintext: s.o.Config.Auth.AllowPlaintext,
+	d := healthData{Listeners: s.o.Listeners(), Plaintext: s.serverPlaintext(r.Context()),
 		POP3: s.o.Config.POP3.Enabled, IMAP: s.o.Config.IMAP.Enabled,
 		Uptime: s.o.Now().Sub(s.started).Round(time.Second).String(),
 		Conns:  q.lang.T("admin.unknown"), Queue: q.lang.T("admin.unknown")}

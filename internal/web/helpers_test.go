@@ -15,6 +15,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
@@ -28,6 +29,7 @@ type site struct {
 	srv  *Server
 	ts   *httptest.Server
 	cfg  *config.Config
+	q    *delivery.DirQueue
 	ids  map[string]int64
 }
 
@@ -89,7 +91,10 @@ func newSiteWith(t *testing.T, listeners []config.Listener, change func(*config.
 	rec := &SignInRecorder{Store: st, PrimaryDomain: "example.org", Metrics: metrics, Logger: log}
 	s.auth = auth.NewAuthenticator(st, auth.Policy{MaxFailures: 5, Window: time.Minute, PrimaryDomain: "example.org"}, log)
 	s.auth.OnLogin(rec.Observe)
-	s.srv, err = New(Options{Config: s.cfg, Store: st, Auth: s.auth, Metrics: metrics,
+	if s.q, err = delivery.OpenDirQueue(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	s.srv, err = New(Options{Config: s.cfg, Store: st, Auth: s.auth, Metrics: metrics, Queue: s.q,
 		Listeners: func() []config.Listener { return listeners }, MetricsOnWeb: true, Logger: log,
 		QueueSize:       func(context.Context) (int, error) { return 7, nil },
 		OpenConnections: func() int { return 3 }})

@@ -29,6 +29,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -61,6 +62,12 @@ type Options struct {
 	// Certificate describes the certificate for the health page; may be
 	// nil.
 	Certificate func() (notAfter time.Time, selfSigned bool)
+	// Queue is the outbound queue the admin pages list, retry and drop
+	// from; nil hides it.
+	Queue delivery.Queue
+	// WakeQueue, when set, tells the delivery engine to look at the
+	// queue now (after a retry).
+	WakeQueue func()
 	// QueueSize returns the number of messages in the outbound queue; may
 	// be nil.
 	QueueSize func(ctx context.Context) (int, error)
@@ -243,6 +250,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /admin/aliases", s.admin(s.adminAliasAdd))
 	mux.HandleFunc("POST /admin/aliases/delete", s.admin(s.adminAliasDelete))
 	mux.HandleFunc("GET /admin/health", s.admin(s.adminHealth))
+	mux.HandleFunc("GET /admin/queue", s.admin(s.adminQueue))
+	mux.HandleFunc("POST /admin/queue/retry", s.admin(s.adminQueueRetry))
+	mux.HandleFunc("POST /admin/queue/drop", s.admin(s.adminQueueDrop))
+	mux.HandleFunc("GET /admin/settings", s.admin(s.adminSettings))
+	mux.HandleFunc("POST /admin/settings", s.admin(s.adminSettingsPost))
 
 	// Automatic client configuration.
 	mux.HandleFunc("GET /.well-known/autoconfig/mail/config-v1.1.xml", s.autoconfig)
@@ -375,12 +387,26 @@ func (s *Server) user(h func(http.ResponseWriter, *http.Request, *req)) http.Han
 // admin wraps a handler for administrators only.
 func (s *Server) admin(h func(http.ResponseWriter, *http.Request, *req)) http.HandlerFunc {
 	return s.user(func(w http.ResponseWriter, r *http.Request, q *req) {
-		if !q.account.Admin {
+		if !s.isAdmin(q.account) {
 			s.fail(w, r, http.StatusForbidden, "err.forbidden")
 			return
 		}
 		h(w, r, q)
 	})
+}
+
+// isAdmin reports whether an account may use the admin pages: it has the
+// admin flag or is in the configuration's [web] admins list.
+func (s *Server) isAdmin(a store.Account) bool {
+	if a.Admin {
+		return true
+	}
+	for _, x := range s.o.Config.Web.Admins {
+		if strings.EqualFold(strings.TrimSpace(x), a.Address) {
+			return true
+		}
+	}
+	return false
 }
 
 // getPath returns the page that shows a template, for pages rendered as
@@ -401,6 +427,10 @@ func getPath(template string) string {
 		return "/admin/aliases"
 	case "admin_health":
 		return "/admin/health"
+	case "admin_queue":
+		return "/admin/queue"
+	case "admin_settings":
+		return "/admin/settings"
 	}
 	return "/account"
 }
@@ -421,6 +451,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, q *req, status i
 	p.Title = q.lang.T(titleKey)
 	if q.session != nil {
 		p.Signed, p.Account = true, q.account
+		// The menu shows the admin pages to configured admins too.
+		p.Account.Admin = s.isAdmin(q.account)
 	}
 	var buf strings.Builder
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
