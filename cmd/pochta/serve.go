@@ -177,6 +177,7 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 		}
 		listeners = append(listeners, ln)
 		l.Addr = ln.Addr().String()
+		ln = &countingListener{Listener: ln, count: func() { ws.metrics.Connection(l.Name) }}
 		serving = append(serving, l)
 		log.Info("listening", "listener", l.Name, "addr", l.Addr)
 		wg.Add(1)
@@ -337,4 +338,19 @@ func printWelcome(w io.Writer, cfg *config.Config, tm *tlsutil.Manager, serving 
 	}
 	fmt.Fprintln(w, "\nIn another terminal: go run ./cmd/pochta user add someone@localhost")
 	fmt.Fprintln(w, "Stop with Ctrl+C.")
+}
+
+// countingListener counts the connections it accepts (for /metrics).
+type countingListener struct {
+	net.Listener
+	count func()
+}
+
+// Accept implements net.Listener.
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.count()
+	}
+	return c, err
 }

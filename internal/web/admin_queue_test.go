@@ -143,3 +143,49 @@ func TestConfigAdmins(t *testing.T) {
 		t.Errorf("bob on the admin pages: %d", code)
 	}
 }
+
+// scrape returns the /metrics text of a site.
+func scrape(t *testing.T, s *site) string {
+	t.Helper()
+	code, _, body := s.browser().get("/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	return body
+}
+
+// Logins of the mail protocols reach /metrics through the Authenticator's
+// OnLogin, and so do the counters other packages feed.
+func TestMetricsMoveAfterLogins(t *testing.T) {
+	s := newSite(t, testListeners())
+	ctx := context.Background()
+	before := scrape(t, s)
+	wantContains(t, before, `mail_logins_total{protocol="imap",result="ok"} 0`, `mail_messages_received_total{kind="mx"} 0`)
+	ip := netip.MustParseAddr("192.0.2.50")
+	for _, r := range []auth.Request{
+		{Username: "alice", Password: "alice-password-1", Protocol: auth.ProtoIMAP, TLS: true, RemoteIP: ip},
+		{Username: "alice", Password: "alice-password-1", Protocol: auth.ProtoIMAP, TLS: true, RemoteIP: ip},
+		{Username: "bob", Password: "bob-password-1", Protocol: auth.ProtoSMTP, TLS: true, RemoteIP: ip},
+		{Username: "bob", Password: "wrong", Protocol: auth.ProtoPOP3, TLS: true, RemoteIP: ip},
+		{Username: "bob", Password: "bob-password-1", Protocol: auth.ProtoPOP3, TLS: false, RemoteIP: ip},
+	} {
+		s.auth.Login(ctx, r)
+	}
+	s.srv.o.Metrics.Accepted("mx")
+	s.srv.o.Metrics.Delivery("delivered", 3*time.Second)
+	s.srv.o.Metrics.Connection("imaps")
+	wantContains(t, scrape(t, s),
+		`mail_logins_total{protocol="imap",result="ok"} 2`,
+		`mail_logins_total{protocol="smtp",result="ok"} 1`,
+		`mail_logins_total{protocol="pop3",result="password"} 1`,
+		`mail_logins_total{protocol="pop3",result="tls"} 1`,
+		`mail_messages_received_total{kind="mx"} 1`,
+		`mail_messages_sent_total{result="delivered"} 1`,
+		`mail_delivery_latency_seconds_count 1`,
+		`mail_connections_total{listener="imaps"} 1`)
+	// The successes are in the owners' sign-in logs too.
+	l, _ := s.st.SignIns(ctx, s.ids["alice"], 10)
+	if len(l) != 2 || l[0].Protocol != "imap" || l[0].Reason != "" || l[0].RemoteIP != "192.0.2.50" {
+		t.Errorf("alice's log: %+v", l)
+	}
+}

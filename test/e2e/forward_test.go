@@ -57,4 +57,12 @@ func TestForwardToLocalAccount(t *testing.T) {
 	if d := inbox(t, s, "dave@example.org"); len(d) != 1 || !strings.Contains(d[0], "hello dave@example.org") {
 		t.Errorf("dave keeps a copy, has %d messages", len(d))
 	}
+	// The SMTP server, the queue and the listeners feed /metrics.
+	m := curlWeb(t, "http://"+s.Addr("http")+"/metrics")
+	for _, want := range []string{`mail_messages_received_total{kind="submission"} 2`, `mail_messages_sent_total{result="delivered"} 2`,
+		`mail_connections_total{listener="submission"} 2`, `mail_logins_total{protocol="smtp",result="ok"} 2`, "mail_delivery_latency_seconds_count 2"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "mail_"))
+		}
+	}
 }
