@@ -12,6 +12,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -215,10 +216,14 @@ func createAccount(e *env, cfg *config.Config, st store.Store, addr, hash string
 	if quota < 0 {
 		quota = int64(cfg.Quota.DefaultBytes)
 	}
+	settings, err := store.NewAccountSettings(e.ctx, st)
+	if err != nil {
+		return store.Account{}, err
+	}
 	return st.CreateAccount(e.ctx, store.NewAccount{
 		Address: addr, PasswordHash: hash, Admin: admin,
 		QuotaBytes: quota, QuotaMessages: int64(cfg.Quota.DefaultMessages),
-		Settings: store.DefaultSettings(),
+		Settings: settings,
 	})
 }
 
@@ -384,6 +389,7 @@ func userPasswd(e *env, passwordStdin bool) error {
 type userSettingsFlags struct {
 	pop3, imap, markSeen, since, del, folders, policy, quota, disabled, admin string
 	apop                                                                      string
+	forward, forwardKeep                                                      string
 }
 
 // apopFlag is --apop-secret: alone it means "generate one"; it also takes
@@ -412,6 +418,8 @@ func (f *userSettingsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.admin, "admin", "", "on|off: the account may use the admin pages")
 	fs.Var(apopFlag{&f.apop}, "apop-secret", "set an APOP secret (a separate secret for POP3's APOP, never the password): "+
 		"alone, generate and print one; =stdin, read it from the first line of standard input; =off, remove it")
+	fs.StringVar(&f.forward, "forward", "", "comma-separated addresses that get every message (\"none\" stops forwarding)")
+	fs.StringVar(&f.forwardKeep, "forward-keep", "", "on|off: keep a copy in the account when forwarding")
 }
 
 // parseOnOff reads on/off (and yes/no, true/false) into *dst.
@@ -436,7 +444,7 @@ func (f *userSettingsFlags) apply(a *store.Account, now time.Time) error {
 		name, v string
 		dst     *bool
 	}{{"pop3", f.pop3, &s.POP3Enabled}, {"imap", f.imap, &s.IMAPEnabled}, {"pop3-mark-seen", f.markSeen, &s.POP3MarkSeen},
-		{"disabled", f.disabled, &a.Disabled}, {"admin", f.admin, &a.Admin}} {
+		{"disabled", f.disabled, &a.Disabled}, {"admin", f.admin, &a.Admin}, {"forward-keep", f.forwardKeep, &s.ForwardKeep}} {
 		if err := parseOnOff(b.name, b.v, b.dst); err != nil {
 			return err
 		}
@@ -478,6 +486,17 @@ func (f *userSettingsFlags) apply(a *store.Account, now time.Time) error {
 		s.LoginPolicy = store.LoginPolicy(v)
 	default:
 		return usagef("--login-policy: want default, secure or plaintext, not %q", f.policy)
+	}
+	switch strings.ToLower(f.forward) {
+	case "":
+	case "none", "off":
+		s.Forward = nil
+	default:
+		to, err := delivery.ParseForwardTargets(f.forward, a.Address)
+		if err != nil {
+			return usagef("--forward: %v", err)
+		}
+		s.Forward = to
 	}
 	if f.quota != "" {
 		q, err := parseSize(f.quota)

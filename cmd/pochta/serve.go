@@ -150,7 +150,7 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 		}
 	}
 	limiter := netlimit.New(cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP)
-	ws := newWebShared(st, primary, limiter.Open)
+	ws := newWebShared(st, primary, limiter.Open, log)
 	authn := auth.NewAuthenticator(st, auth.Policy{
 		AllowPlaintext:      cfg.Auth.AllowPlaintext,
 		FailureDelay:        cfg.Auth.FailedLoginDelay.Duration(),
@@ -159,7 +159,8 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 		PrimaryDomain:       primary,
 		MaxConcurrentHashes: cfg.Auth.MaxConcurrentHashes,
 		SecretKey:           secretKey,
-	}, ws.authLogger(log))
+	}, log)
+	authn.OnLogin(ws.recorder.Observe)
 	svc := &services{cfg: cfg, store: st, tls: tm, log: log, auth: authn,
 		limiter: limiter, web: ws}
 
@@ -184,6 +185,7 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 		}
 		listeners = append(listeners, ln)
 		l.Addr = ln.Addr().String()
+		ln = &countingListener{Listener: ln, count: func() { ws.metrics.Connection(l.Name) }}
 		serving = append(serving, l)
 		log.Info("listening", "listener", l.Name, "addr", l.Addr)
 		wg.Add(1)
@@ -344,4 +346,19 @@ func printWelcome(w io.Writer, cfg *config.Config, tm *tlsutil.Manager, serving 
 	}
 	fmt.Fprintln(w, "\nIn another terminal: go run ./cmd/pochta user add someone@localhost")
 	fmt.Fprintln(w, "Stop with Ctrl+C.")
+}
+
+// countingListener counts the connections it accepts (for /metrics).
+type countingListener struct {
+	net.Listener
+	count func()
+}
+
+// Accept implements net.Listener.
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.count()
+	}
+	return c, err
 }

@@ -48,11 +48,14 @@ func (s *services) smtpState() (*smtpShared, error) {
 	qopts := queue.OptionsFromConfig(s.cfg)
 	qopts.Queue, qopts.Store, qopts.Resolver, qopts.Log = q, s.store, resolver, s.log
 	qopts.DKIM = &msgauth.KeyDir{Dir: filepath.Join(dataDir, "dkim")}
+	if s.web != nil {
+		qopts.OnResult = s.web.metrics.Delivery
+	}
 	runner := queue.New(qopts)
 	s.smtp = &smtpShared{
 		queue:     q,
 		rate:      smtpd.NewRateLimiter(s.cfg.SMTP.MaxMessagesPerHour, s.cfg.SMTP.MaxMessagesPerDay),
-		deliverer: &delivery.Deliverer{Store: s.store, Queue: runner.Notify(q), Log: s.log.With("service", "delivery")},
+		deliverer: &delivery.Deliverer{Store: s.store, Queue: runner.Notify(q), Log: s.log.With("service", "delivery"), SpoolDir: spool},
 		resolver:  resolver,
 		spool:     spool,
 		runner:    runner,
@@ -95,5 +98,18 @@ func (s *services) smtpServer(l config.Listener) protocolServer {
 		CommandTimeout: s.cfg.SMTP.CommandTimeout.Duration(),
 		DataTimeout:    min(smtpd.DefaultDataTimeout, s.cfg.SMTP.CommandTimeout.Duration()),
 		Log:            s.log,
+		OnAccepted:     s.onAccepted,
 	})
+}
+
+// onAccepted counts an accepted message in the metrics.
+func (s *services) onAccepted(mode smtpd.Mode, _ int64) {
+	if s.web == nil {
+		return
+	}
+	kind := "submission"
+	if mode == smtpd.ModeMX {
+		kind = "mx"
+	}
+	s.web.metrics.Accepted(kind)
 }

@@ -9,18 +9,18 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/web"
 )
 
 // webShared is the state of the web pages that exists before the
-// listeners: the sign-in log fed by the Authenticator's logger, the
-// metrics, the sessions, and the listeners as they really listen.
+// listeners: the sign-in recorder fed by the Authenticator, the metrics,
+// and the listeners as they really listen. Sessions and the sign-in log
+// live in the store.
 type webShared struct {
-	signins  *web.MemorySignIns
-	sessions *web.MemorySessions
 	metrics  *web.Metrics
-	hook     *web.SignInHook
+	recorder *web.SignInRecorder
 	srv      *web.Server
 
 	mu      sync.Mutex
@@ -31,11 +31,8 @@ type webShared struct {
 
 // newWebShared makes the web state. openConns counts the mail
 // connections for /metrics.
-func newWebShared(st store.Store, primary string, openConns func() int) *webShared {
-	w := &webShared{
-		signins:  web.NewMemorySignIns(100),
-		sessions: web.NewMemorySessions(12*time.Hour, 7*24*time.Hour),
-	}
+func newWebShared(st store.Store, primary string, openConns func() int, log *slog.Logger) *webShared {
+	w := &webShared{}
 	w.metrics = web.NewMetrics(web.MetricsOptions{
 		OpenConnections: openConns,
 		QueueSize: func() int {
@@ -48,14 +45,8 @@ func newWebShared(st store.Store, primary string, openConns func() int) *webShar
 			return n
 		},
 	})
-	w.hook = &web.SignInHook{Store: st, PrimaryDomain: primary, Log: w.signins, Metrics: w.metrics}
+	w.recorder = &web.SignInRecorder{Store: st, PrimaryDomain: primary, Metrics: w.metrics, Logger: log}
 	return w
-}
-
-// authLogger wraps the Authenticator's logger so that failed logins of
-// every protocol reach the sign-in log and the metrics.
-func (w *webShared) authLogger(log *slog.Logger) *slog.Logger {
-	return slog.New(w.hook.Handler(log.Handler()))
 }
 
 // setServing records the listeners that serve, with their real addresses.
@@ -86,6 +77,8 @@ func (w *webShared) queueLen(ctx context.Context) (int, error) {
 func (s *services) webServer(l config.Listener) protocolServer {
 	w := s.web
 	if w.srv == nil {
+		var q delivery.Queue
+		var wake func()
 		if st, err := s.smtpState(); err == nil {
 			w.mu.Lock()
 			w.queueSize = func(ctx context.Context) (int, error) {
@@ -93,13 +86,14 @@ func (s *services) webServer(l config.Listener) protocolServer {
 				return len(env), err
 			}
 			w.mu.Unlock()
+			q, wake = st.queue, st.runner.Wake
 		}
 		srv, err := web.New(web.Options{
 			Config: s.cfg, Store: s.store, Auth: s.auth,
 			HashParams: hashParams(s.cfg),
-			Sessions:   w.sessions, SignIns: w.signins, Metrics: w.metrics,
-			Listeners: w.listeners,
-			TLSConfig: s.tls.TLSConfig(),
+			Metrics:    w.metrics,
+			Listeners:  w.listeners,
+			TLSConfig:  s.tls.TLSConfig(),
 			Certificate: func() (time.Time, bool) {
 				if leaf := s.tls.Leaf(); leaf != nil {
 					return leaf.NotAfter, s.tls.SelfSigned()
@@ -107,6 +101,8 @@ func (s *services) webServer(l config.Listener) protocolServer {
 				return time.Time{}, s.tls.SelfSigned()
 			},
 			QueueSize:       w.queueLen,
+			Queue:           q,
+			WakeQueue:       wake,
 			OpenConnections: s.limiter.Open,
 			MetricsOnWeb:    s.cfg.Listen.Metrics == "",
 			Logger:          s.log.With("service", "web"),

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"github.com/pochta-mail/pochta/internal/store"
+
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -232,8 +234,9 @@ type APOPRequest struct {
 // keeps passwords off unencrypted connections (the default "secure"
 // policy) it keeps APOP off them as well (ErrTLSRequired).
 func (a *Authenticator) LoginAPOP(ctx context.Context, req APOPRequest) (Result, error) {
-	return a.attempt(ctx, req.Username, ProtoPOP3, req.RemoteIP, req.TLS, "apop", func() (Result, error) {
-		return a.checkAPOP(ctx, req)
+	return a.attempt(ctx, req.Username, ProtoPOP3, req.RemoteIP, req.TLS, "apop", func() (Result, store.AppPassword, error) {
+		res, err := a.checkAPOP(ctx, req)
+		return res, store.AppPassword{}, err
 	})
 }
 
@@ -246,28 +249,29 @@ func (a *Authenticator) checkAPOP(ctx context.Context, req APOPRequest) (Result,
 		}
 		return Result{}, fmt.Errorf("login: %w", err)
 	}
-	if !a.passwordAllowedFor(acct, req.TLS) {
-		return Result{}, ErrTLSRequired
+	res := Result{Account: acct}
+	if !a.passwordAllowedFor(ctx, acct, req.TLS) {
+		return res, ErrTLSRequired
 	}
 	if acct.Settings.APOPSecret == "" {
-		return Result{}, fmt.Errorf("%w: %s has no APOP secret", ErrBadCredentials, acct.Address)
+		return res, fmt.Errorf("%w: %s has no APOP secret", ErrBadCredentials, acct.Address)
 	}
 	if a.policy.SecretKey == nil {
-		return Result{}, errors.New("login: APOP without a server secret key")
+		return res, errors.New("login: APOP without a server secret key")
 	}
 	secret, err := a.policy.SecretKey.Open(acct.Settings.APOPSecret, acct.ID)
 	if err != nil {
-		return Result{}, fmt.Errorf("login %s: APOP secret: %w", acct.Address, err)
+		return res, fmt.Errorf("login %s: APOP secret: %w", acct.Address, err)
 	}
 	want := APOPDigest(req.Timestamp, secret)
 	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(req.Digest))) != 1 {
-		return Result{}, fmt.Errorf("%w: wrong APOP digest for %s", ErrBadCredentials, acct.Address)
+		return res, fmt.Errorf("%w: wrong APOP digest for %s", ErrBadCredentials, acct.Address)
 	}
 	if acct.Disabled {
-		return Result{}, ErrAccountDisabled
+		return res, ErrAccountDisabled
 	}
 	if !acct.Settings.POP3Enabled {
-		return Result{}, ErrProtocolDisabled
+		return res, ErrProtocolDisabled
 	}
-	return Result{Account: acct}, nil
+	return res, nil
 }

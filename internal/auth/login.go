@@ -86,6 +86,9 @@ type Request struct {
 	AllowPlaintext bool
 	// RemoteIP is the client's address, for throttling and the records.
 	RemoteIP netip.Addr
+	// NoAppPasswords accepts only the account's own password (the web
+	// pages: app passwords are for mail programs).
+	NoAppPasswords bool
 }
 
 // Result is a successful login.
@@ -112,6 +115,40 @@ type Authenticator struct {
 
 	mu       sync.Mutex
 	failures map[string]*failureCount
+	// observers are told of every attempt (OnLogin).
+	observers []func(ctx context.Context, at Attempt)
+}
+
+// Attempt is one login attempt as told to the functions given to OnLogin.
+type Attempt struct {
+	Time     time.Time
+	Protocol Protocol
+	// Username is the login name as given.
+	Username string
+	// Account is the account the name belongs to; its ID is 0 when the
+	// name is unknown or the attempt was throttled before the lookup.
+	Account  store.Account
+	RemoteIP netip.Addr
+	TLS      bool
+	// AppPassword is the app password that was used (ID 0: the account's
+	// own password, or none matched).
+	AppPassword store.AppPassword
+	// Err is nil for a success, else the error Login returned.
+	Err error
+}
+
+// OnLogin adds a function told of every login attempt, successful or not,
+// after the attempt is decided (for the sign-in log and metrics). Call it
+// before the Authenticator is used; f must not block for long.
+func (a *Authenticator) OnLogin(f func(ctx context.Context, at Attempt)) {
+	a.observers = append(a.observers, f)
+}
+
+func (a *Authenticator) tell(ctx context.Context, at Attempt) {
+	at.Time = a.now()
+	for _, f := range a.observers {
+		f(ctx, at)
+	}
 }
 
 type failureCount struct {
@@ -164,11 +201,23 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // all under the server-wide policy (before the account is known): what
 // decides whether USER/AUTH PLAIN/LOGIN are advertised.
 func (a *Authenticator) PasswordAllowed(tls bool) bool {
-	return tls || a.policy.AllowPlaintext
+	return tls || a.allowPlaintext(context.Background())
+}
+
+// allowPlaintext is the server-wide login policy in effect now: the
+// server setting saved at runtime (store.SettingAllowPlaintext) when there
+// is one, else Policy.AllowPlaintext.
+func (a *Authenticator) allowPlaintext(ctx context.Context) bool {
+	m, err := a.store.ServerSettings(ctx)
+	if err != nil {
+		a.log.Warn("read server settings; using the configured login policy", "err", err)
+		return a.policy.AllowPlaintext
+	}
+	return store.BoolSetting(m, store.SettingAllowPlaintext, a.policy.AllowPlaintext)
 }
 
 // passwordAllowedFor applies an account's own login policy override.
-func (a *Authenticator) passwordAllowedFor(acct store.Account, tls bool) bool {
+func (a *Authenticator) passwordAllowedFor(ctx context.Context, acct store.Account, tls bool) bool {
 	if tls {
 		return true
 	}
@@ -178,7 +227,7 @@ func (a *Authenticator) passwordAllowedFor(acct store.Account, tls bool) bool {
 	case store.PolicySecure:
 		return false
 	}
-	return a.policy.AllowPlaintext
+	return a.allowPlaintext(ctx)
 }
 
 // ResolveUser finds the account for a login name: a full address, or a
@@ -202,7 +251,7 @@ func (a *Authenticator) ResolveUser(ctx context.Context, username string) (store
 // plaintext before calling Login when PasswordAllowed(false) is false, to
 // give its specific error early; Login checks the account's override.
 func (a *Authenticator) Login(ctx context.Context, req Request) (Result, error) {
-	return a.attempt(ctx, req.Username, req.Protocol, req.RemoteIP, req.TLS, "password", func() (Result, error) {
+	return a.attempt(ctx, req.Username, req.Protocol, req.RemoteIP, req.TLS, "password", func() (Result, store.AppPassword, error) {
 		return a.check(ctx, req)
 	})
 }
@@ -210,18 +259,22 @@ func (a *Authenticator) Login(ctx context.Context, req Request) (Result, error) 
 // attempt runs one login check under the throttling rules shared by every
 // way of logging in: refused while the client or the account has used up
 // its failures, the growing delay after a wrong credential, and one log
-// line per failure (which the sign-in records are made from).
+// line per failure. Every attempt is told to the OnLogin observers.
 func (a *Authenticator) attempt(ctx context.Context, user string, proto Protocol, ip netip.Addr, tls bool, method string,
-	check func() (Result, error)) (Result, error) {
+	check func() (Result, store.AppPassword, error)) (Result, error) {
 	ipKey, userKey := "ip:"+ip.String(), "user:"+strings.ToLower(strings.TrimSpace(user))
 	if a.throttled(ipKey) || a.throttled(userKey) {
 		a.log.Info("login refused: throttled", "protocol", proto, "user", user, "ip", ip, "method", method)
+		a.tell(ctx, Attempt{Protocol: proto, Username: user, RemoteIP: ip, TLS: tls, Err: ErrThrottled})
 		return Result{}, ErrThrottled
 	}
-	res, err := check()
+	res, ap, err := check()
+	at := Attempt{Protocol: proto, Username: user, Account: res.Account, RemoteIP: ip, TLS: tls, AppPassword: ap, Err: err}
 	if err == nil {
+		a.tell(ctx, at)
 		return res, nil
 	}
+	res = Result{}
 	if errors.Is(err, ErrBadCredentials) {
 		n := max(a.fail(ipKey), a.fail(userKey))
 		d := a.policy.FailureDelay
@@ -231,72 +284,81 @@ func (a *Authenticator) attempt(ctx context.Context, user string, proto Protocol
 		a.sleep(ctx, min(d, maxFailureDelay))
 	}
 	a.log.Info("login failed", "protocol", proto, "user", user, "ip", ip, "tls", tls, "method", method, "reason", err)
+	a.tell(ctx, at)
 	return Result{}, err
 }
 
-// check does the work of Login without throttling.
-func (a *Authenticator) check(ctx context.Context, req Request) (Result, error) {
+// check does the work of Login without throttling. It returns the
+// account in the Result and the app password used even when it fails
+// after finding them, for the observers.
+func (a *Authenticator) check(ctx context.Context, req Request) (Result, store.AppPassword, error) {
+	var ap store.AppPassword
 	acct, err := a.ResolveUser(ctx, req.Username)
 	if err != nil {
 		if errors.Is(err, ErrBadCredentials) {
-			return Result{}, fmt.Errorf("%w: no account %q", ErrBadCredentials, req.Username)
+			return Result{}, ap, fmt.Errorf("%w: no account %q", ErrBadCredentials, req.Username)
 		}
-		return Result{}, fmt.Errorf("login: %w", err)
+		return Result{}, ap, fmt.Errorf("login: %w", err)
 	}
-	if !req.AllowPlaintext && !a.passwordAllowedFor(acct, req.TLS) {
-		return Result{}, ErrTLSRequired
+	res := Result{Account: acct}
+	if !req.AllowPlaintext && !a.passwordAllowedFor(ctx, acct, req.TLS) {
+		return res, ap, ErrTLSRequired
 	}
-	var appID int64
 	if err := a.verifyPassword(ctx, acct.PasswordHash, req.Password); err != nil {
 		if !errors.Is(err, ErrMismatch) {
-			return Result{}, fmt.Errorf("login %s: %w", acct.Address, err)
+			return res, ap, fmt.Errorf("login %s: %w", acct.Address, err)
 		}
-		appID, err = a.checkAppPassword(ctx, acct, req)
+		if req.NoAppPasswords {
+			return res, ap, fmt.Errorf("%w: wrong password for %s", ErrBadCredentials, acct.Address)
+		}
+		ap, err = a.checkAppPassword(ctx, acct, req)
 		if err != nil {
-			return Result{}, err
+			return res, ap, err
 		}
 	}
 	if acct.Disabled {
-		return Result{}, ErrAccountDisabled
+		return res, ap, ErrAccountDisabled
 	}
 	switch req.Protocol {
 	case ProtoPOP3:
 		if !acct.Settings.POP3Enabled {
-			return Result{}, ErrProtocolDisabled
+			return res, ap, ErrProtocolDisabled
 		}
 	case ProtoIMAP:
 		if !acct.Settings.IMAPEnabled {
-			return Result{}, ErrProtocolDisabled
+			return res, ap, ErrProtocolDisabled
 		}
 	}
-	if appID != 0 {
-		if err := a.store.TouchAppPassword(ctx, appID, a.now()); err != nil {
+	if ap.ID != 0 {
+		if err := a.store.TouchAppPassword(ctx, ap.ID, a.now()); err != nil {
 			a.log.Warn("record app password use", "err", err)
 		}
 	}
-	return Result{Account: acct, AppPassword: appID}, nil
+	res.AppPassword = ap.ID
+	return res, ap, nil
 }
 
-// checkAppPassword tries the account's app passwords.
-func (a *Authenticator) checkAppPassword(ctx context.Context, acct store.Account, req Request) (int64, error) {
+// checkAppPassword tries the account's app passwords. It returns the one
+// that matched also when it is not for this protocol.
+func (a *Authenticator) checkAppPassword(ctx context.Context, acct store.Account, req Request) (store.AppPassword, error) {
 	aps, err := a.store.AppPasswords(ctx, acct.ID)
 	if err != nil {
-		return 0, fmt.Errorf("login %s: %w", acct.Address, err)
+		return store.AppPassword{}, fmt.Errorf("login %s: %w", acct.Address, err)
 	}
 	for _, ap := range aps {
 		err := a.verifyPassword(ctx, ap.Hash, req.Password)
 		if ctx.Err() != nil {
-			return 0, fmt.Errorf("login %s: %w", acct.Address, err)
+			return store.AppPassword{}, fmt.Errorf("login %s: %w", acct.Address, err)
 		}
 		if err != nil {
 			continue
 		}
 		if len(ap.Protocols) > 0 && !slices.Contains(ap.Protocols, string(req.Protocol)) {
-			return 0, fmt.Errorf("%w: app password %q is not for %s", ErrBadCredentials, ap.Name, req.Protocol)
+			return ap, fmt.Errorf("%w: app password %q is not for %s", ErrBadCredentials, ap.Name, req.Protocol)
 		}
-		return ap.ID, nil
+		return ap, nil
 	}
-	return 0, fmt.Errorf("%w: wrong password for %s", ErrBadCredentials, acct.Address)
+	return store.AppPassword{}, fmt.Errorf("%w: wrong password for %s", ErrBadCredentials, acct.Address)
 }
 
 // throttled reports whether a key has used up its failures in the window.

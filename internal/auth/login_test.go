@@ -298,3 +298,69 @@ func TestLoginHashBound(t *testing.T) {
 		t.Fatalf("a cancelled wait counted as a failed login: slept %v", f.slept)
 	}
 }
+
+func TestOnLoginTellsEveryAttempt(t *testing.T) {
+	f := newFixture(t, defaultPolicy)
+	ctx := context.Background()
+	hash, err := testHashParams.Hash("phone-app-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.CreateAppPassword(ctx, store.AppPassword{AccountID: f.acct.ID, Name: "Phone", Hash: hash, Protocols: []string{"imap"}}); err != nil {
+		t.Fatal(err)
+	}
+	var got []Attempt
+	f.a.OnLogin(func(_ context.Context, at Attempt) { got = append(got, at) })
+	f.login("anna", "right-password", ProtoPOP3, true)
+	f.login("anna", "phone-app-password", ProtoIMAP, true)
+	f.login("anna", "phone-app-password", ProtoSMTP, true)
+	f.login("anna", "wrong", ProtoIMAP, false)
+	f.login("nobody", "wrong", ProtoIMAP, true)
+	want := []struct {
+		proto   Protocol
+		account int64
+		app     string
+		err     error
+	}{
+		{ProtoPOP3, f.acct.ID, "", nil},
+		{ProtoIMAP, f.acct.ID, "Phone", nil},
+		{ProtoSMTP, f.acct.ID, "Phone", ErrBadCredentials},
+		{ProtoIMAP, f.acct.ID, "", ErrTLSRequired},
+		{ProtoIMAP, 0, "", ErrBadCredentials},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("told of %d attempts, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Protocol != w.proto || g.Account.ID != w.account || g.AppPassword.Name != w.app || !errors.Is(g.Err, w.err) || (w.err == nil) != (g.Err == nil) {
+			t.Errorf("attempt %d: %s account %d app %q err %v; want %s %d %q %v", i, g.Protocol, g.Account.ID, g.AppPassword.Name, g.Err, w.proto, w.account, w.app, w.err)
+		}
+		if g.RemoteIP != f.client || g.Time.IsZero() {
+			t.Errorf("attempt %d: ip %v time %v", i, g.RemoteIP, g.Time)
+		}
+	}
+}
+
+func TestRuntimeLoginPolicyOverridesConfig(t *testing.T) {
+	f := newFixture(t, defaultPolicy) // config: TLS required
+	ctx := context.Background()
+	if f.a.PasswordAllowed(false) {
+		t.Fatal("plaintext allowed under the secure policy")
+	}
+	if err := f.st.SetServerSetting(ctx, store.SettingAllowPlaintext, "true"); err != nil {
+		t.Fatal(err)
+	}
+	if !f.a.PasswordAllowed(false) {
+		t.Error("the saved setting does not allow plaintext")
+	}
+	if _, err := f.login("anna", "right-password", ProtoIMAP, false); err != nil {
+		t.Errorf("plaintext login after the switch: %v", err)
+	}
+	if err := f.st.SetServerSetting(ctx, store.SettingAllowPlaintext, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.login("anna", "right-password", ProtoIMAP, false); !errors.Is(err, ErrTLSRequired) {
+		t.Errorf("plaintext login after removing the setting: %v", err)
+	}
+}

@@ -71,6 +71,9 @@ type Config struct {
 	// DNS selects the resolver used for MX, SPF, DKIM and DMARC lookups.
 	DNS DNSConfig `toml:"dns"`
 
+	// Web configures the settings pages and the admin pages.
+	Web WebConfig `toml:"web"`
+
 	// src remembers where the configuration came from so that validation
 	// errors can name the file and line. Nil for configurations built in
 	// code.
@@ -334,6 +337,30 @@ type QuotaConfig struct {
 	DefaultMessages int `toml:"default_messages"`
 }
 
+// WebConfig configures the web pages.
+type WebConfig struct {
+	// Admins lists addresses of accounts that may use the admin pages, in
+	// addition to accounts with the admin flag. Default none.
+	Admins []string `toml:"admins"`
+
+	// SelfServiceAliases lets account owners create and delete aliases
+	// of their own in their domain on their page. Default false (the
+	// page lists them read-only).
+	SelfServiceAliases bool `toml:"self_service_aliases"`
+
+	// MaxSelfServiceAliases is how many aliases an account may have
+	// when it makes them itself. 1 to 1000. Default 5.
+	MaxSelfServiceAliases int `toml:"max_self_service_aliases"`
+
+	// SessionIdle ends a web session unused this long. 1m to 30 days.
+	// Default "12h".
+	SessionIdle Duration `toml:"session_idle"`
+
+	// SessionMax ends a web session this long after it started, however
+	// busy. 1m to 365 days. Default "168h" (7 days).
+	SessionMax Duration `toml:"session_max"`
+}
+
 // Default returns the default configuration. It is valid as is.
 func Default() *Config {
 	return &Config{
@@ -380,6 +407,12 @@ func Default() *Config {
 			Spam:  Duration(10 * 24 * time.Hour),
 		},
 		Quota: QuotaConfig{DefaultBytes: 10 * GiB},
+		Web: WebConfig{
+			Admins:                []string{},
+			MaxSelfServiceAliases: 5,
+			SessionIdle:           Duration(12 * time.Hour),
+			SessionMax:            Duration(7 * 24 * time.Hour),
+		},
 		Queue: QueueConfig{
 			RetryInitial:         Duration(5 * time.Minute),
 			RetryMax:             Duration(4 * time.Hour),

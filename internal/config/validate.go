@@ -130,6 +130,18 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	// Web pages.
+	for i, a := range c.Web.Admins {
+		if local, domain, ok := strings.Cut(a, "@"); !ok || local == "" || domain == "" || strings.ContainsAny(a, " \t\r\n") {
+			v.add(fmt.Sprintf("web.admins[%d]", i), "%q is not an address (want \"user@domain\")", a)
+		}
+	}
+	if c.Web.MaxSelfServiceAliases < 1 || c.Web.MaxSelfServiceAliases > 1000 {
+		v.add("web.max_self_service_aliases", "%d is out of range (1 to 1000)", c.Web.MaxSelfServiceAliases)
+	}
+	v.durationRange("web.session_idle", c.Web.SessionIdle, time.Minute, 30*24*time.Hour)
+	v.durationRange("web.session_max", c.Web.SessionMax, time.Minute, 365*24*time.Hour)
+
 	return joinErrors(v.errs)
 }
 

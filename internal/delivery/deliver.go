@@ -26,6 +26,10 @@ type Deliverer struct {
 	Queue Queue
 	// Log gets one line per stored copy; nil means slog.Default().
 	Log *slog.Logger
+	// SpoolDir holds the temporary copy of a streamed message that must
+	// be read more than once because its recipient forwards it;
+	// "" means os.TempDir().
+	SpoolDir string
 }
 
 // LocalTarget is one local account that gets a copy.
@@ -121,11 +125,11 @@ func (e *DeliveryError) Unwrap() []error { return e.Errs }
 
 // Deliver stores every copy of a message, the local ones concurrently.
 // It returns nil when every copy is durable: stored in a mailbox, or in
-// the queue (remote recipients, and local copies that failed temporarily
-// while others succeeded, to be retried). It returns a *DeliveryError
-// when nothing was stored, so the client may try again, and an error from
-// reading the content when that failed (nothing is stored then either:
-// a Stream has one destination).
+// the queue (remote recipients, forwards of local accounts that forward,
+// and local copies that failed temporarily while others succeeded, to be
+// retried). It returns a *DeliveryError when nothing was stored, so the
+// client may try again, and an error from reading the content when that
+// failed (nothing is stored then either: a Stream has one destination).
 func (d *Deliverer) Deliver(ctx context.Context, m *Message, c Content) error {
 	n := m.Destinations()
 	if n == 0 {
@@ -137,6 +141,36 @@ func (d *Deliverer) Deliver(ctx context.Context, m *Message, c Content) error {
 	log := d.Log
 	if log == nil {
 		log = slog.Default()
+	}
+	local, jobs, err := d.planForwards(ctx, m)
+	if err != nil {
+		return &DeliveryError{Errs: []error{fmt.Errorf("deliver %s: %w", m.ID, err)}}
+	}
+	forwarded := false
+	if len(jobs) > 0 {
+		if st, ok := c.(Stream); ok {
+			// Forwarding reads the message more than once.
+			sp := NewSpool(d.SpoolDir, 0)
+			defer sp.Close()
+			if _, err := io.Copy(sp, st.R); err != nil {
+				return fmt.Errorf("deliver %s: %w", m.ID, err)
+			}
+			c = sp
+		}
+		fallback, queued, err := d.forward(ctx, log, m, c, jobs)
+		if err != nil {
+			return &DeliveryError{Errs: []error{fmt.Errorf("deliver %s: %w", m.ID, err)}}
+		}
+		forwarded = queued
+		local = append(local, fallback...)
+	}
+	if len(local) != len(m.Local) {
+		mm := *m
+		mm.Local = local
+		m = &mm
+	}
+	if len(m.Local) == 0 && len(m.Remote) == 0 {
+		return nil // everything was forwarded
 	}
 	errs := make([]error, len(m.Local))
 	var wg sync.WaitGroup
@@ -173,7 +207,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *Message, c Content) error {
 	}
 	wg.Wait()
 
-	stored := remoteErr == nil && len(m.Remote) > 0
+	stored := forwarded || (remoteErr == nil && len(m.Remote) > 0)
 	var failed []LocalTarget
 	var failErrs []error
 	for i, err := range errs {

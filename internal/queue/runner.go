@@ -76,6 +76,11 @@ type Options struct {
 	PollInterval time.Duration
 	// Log receives the engine's logs; nil means slog.Default().
 	Log *slog.Logger
+	// OnResult, when set, is told the outcome of every recipient an
+	// attempt tried: "delivered" (with the time since the message was
+	// queued), "deferred" or "bounced" (a permanent failure). For the
+	// metrics.
+	OnResult func(result string, sinceQueued time.Duration)
 }
 
 // OptionsFromConfig fills the settings of Options from the configuration.
@@ -483,6 +488,16 @@ func (r *Runner) finish(ctx context.Context, log *slog.Logger, env delivery.Queu
 	errs := map[string]string{}
 	for _, rc := range env.To {
 		f, tried := results[rc]
+		if tried && r.opts.OnResult != nil {
+			switch {
+			case f == nil:
+				r.opts.OnResult("delivered", now.Sub(env.Created))
+			case f.perm:
+				r.opts.OnResult("bounced", now.Sub(env.Created))
+			default:
+				r.opts.OnResult("deferred", now.Sub(env.Created))
+			}
+		}
 		switch {
 		case !tried:
 			remaining = append(remaining, rc)

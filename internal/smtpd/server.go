@@ -114,6 +114,10 @@ type Options struct {
 	CommandTimeout, DataTimeout time.Duration
 	// Log receives the server's logs; nil means slog.Default().
 	Log *slog.Logger
+	// OnAccepted, when set, is called for every message accepted (after
+	// it is stored or queued), with the listener's mode and the
+	// message's size: for the metrics.
+	OnAccepted func(mode Mode, size int64)
 }
 
 // Server serves one SMTP listener.

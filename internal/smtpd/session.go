@@ -463,6 +463,9 @@ func (ss *session) Data(r io.Reader) error {
 		opts.Rate.record(account.ID, time.Now())
 	}
 	log.Info("accepted", "id", m.ID, "from", m.From, "local", len(m.Local), "remote", len(m.Remote), "size", lr.n)
+	if opts.OnAccepted != nil {
+		opts.OnAccepted(opts.Mode, lr.n)
+	}
 	return accepted(m.ID)
 }
 

@@ -46,6 +46,7 @@ type Store interface {
 	AccountStore
 	FolderStore
 	MessageStore
+	WebStore
 
 	// Subscribe returns a subscription to the change events of one account
 	// (every folder in it). Events made by this process and, for shared
@@ -284,6 +285,11 @@ type Settings struct {
 	// with the server key (auth.SecretKey); "" means APOP is off for the
 	// account. Never the login password.
 	APOPSecret string `json:"apop_secret,omitempty"`
+	// Forward lists addresses that get every message delivered to the
+	// account; empty means no forwarding.
+	Forward []string `json:"forward,omitempty"`
+	// ForwardKeep keeps a copy in the account when it forwards.
+	ForwardKeep bool `json:"forward_keep,omitempty"`
 }
 
 // DefaultSettings are the settings of a new account: POP3 and IMAP on, DELE

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -58,7 +59,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	next := r.PostFormValue("next")
 	res, err := s.o.Auth.Login(r.Context(), auth.Request{
 		Username: addr, Password: r.PostFormValue("password"), Protocol: auth.ProtoWeb,
-		TLS: secureRequest(r), RemoteIP: remoteIP(r),
+		TLS: secureRequest(r), RemoteIP: remoteIP(r), NoAppPasswords: true,
 	})
 	if err != nil {
 		key := "login.failed"
@@ -74,15 +75,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, q, status, "login", "login.title", page{Error: q.lang.T(key), Data: loginData{Next: next, Address: addr}})
 		return
 	}
-	if res.AppPassword != 0 {
-		// App passwords are for mail programs; the web needs the real one.
-		s.o.Metrics.Login(string(auth.ProtoWeb), ReasonPassword)
-		s.render(w, r, q, http.StatusUnauthorized, "login", "login.title", page{Error: q.lang.T("login.failed"), Data: loginData{Next: next, Address: addr}})
-		return
-	}
-	s.o.Metrics.Login(string(auth.ProtoWeb), ReasonNone)
 	now := s.o.Now()
-	_ = s.o.SignIns.Record(r.Context(), SignIn{AccountID: res.Account.ID, Time: now.UTC(), Protocol: string(auth.ProtoWeb), RemoteIP: remoteIP(r).String(), TLS: r.TLS != nil})
 	sess, err := s.o.Sessions.Create(r.Context(), Session{AccountID: res.Account.ID, Created: now, LastSeen: now,
 		RemoteIP: remoteIP(r).String(), UserAgent: r.UserAgent()})
 	if err != nil {
@@ -162,27 +155,61 @@ func (s *Server) setupFor(a store.Account) []setupRow {
 
 // plaintextAllowed reports whether the account may send a password without
 // TLS.
-func (s *Server) plaintextAllowed(a store.Account) bool {
+func (s *Server) plaintextAllowed(ctx context.Context, a store.Account) bool {
 	switch a.Settings.LoginPolicy {
 	case store.PolicyPlaintext:
 		return true
 	case store.PolicySecure:
 		return false
 	}
-	return s.o.Config.Auth.AllowPlaintext
+	return s.serverPlaintext(ctx)
+}
+
+// serverPlaintext is the server-wide login policy in effect: the setting
+// saved on the admin page, else the configuration file's.
+func (s *Server) serverPlaintext(ctx context.Context) bool {
+	m, err := s.o.Store.ServerSettings(ctx)
+	if err != nil {
+		s.o.Logger.Warn("read server settings", "err", err)
+		return s.o.Config.Auth.AllowPlaintext
+	}
+	return store.BoolSetting(m, store.SettingAllowPlaintext, s.o.Config.Auth.AllowPlaintext)
 }
 
 type accountData struct {
-	Aliases   []string
-	Usage     string
-	Percent   int
-	Plus      string
-	Setup     []setupRow
-	Plaintext bool
-	HasApple  bool
+	Aliases []string
+	// SelfAliases lets the owner add and delete aliases, up to
+	// MaxAliases.
+	SelfAliases bool
+	MaxAliases  int
+	// Own are the aliases that deliver to this account alone: the ones
+	// the owner may delete.
+	Own []string
+	// Forward is the forwarding list as typed; ForwardKeep keeps a copy.
+	Forward     string
+	ForwardKeep bool
+	Usage       string
+	Percent     int
+	Plus        string
+	Setup       []setupRow
+	Plaintext   bool
+	HasApple    bool
 }
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, q *req) {
+	p := page{}
+	switch m := r.URL.Query().Get("m"); m {
+	case "fwd":
+		p.Flash = q.lang.T("fwd.saved")
+	case "aliasadded", "aliasgone":
+		p.Flash = q.lang.T("acct." + m)
+	}
+	s.showAccountPage(w, r, q, http.StatusOK, p)
+}
+
+// showAccountPage renders the account page with p's flash or error; a
+// string in p.Data is the forwarding text of a refused form.
+func (s *Server) showAccountPage(w http.ResponseWriter, r *http.Request, q *req, status int, p page) {
 	a := q.account
 	aliases, err := s.o.Store.AliasesOf(r.Context(), a.ID)
 	if err != nil {
@@ -194,7 +221,18 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, q *req) {
 		s.internal(w, r, fmt.Errorf("usage of %s: %w", a.Address, err))
 		return
 	}
-	d := accountData{Aliases: aliases, Setup: s.setupFor(a), Plaintext: s.plaintextAllowed(a)}
+	d := accountData{Aliases: aliases, Setup: s.setupFor(a), Plaintext: s.plaintextAllowed(r.Context(), a),
+		SelfAliases: s.o.Config.Web.SelfServiceAliases, MaxAliases: s.o.Config.Web.MaxSelfServiceAliases,
+		Forward: strings.Join(a.Settings.Forward, ", "), ForwardKeep: a.Settings.ForwardKeep}
+	if p.Data != nil {
+		d.Forward = p.Data.(string) // the text of a form that was refused
+	}
+	if d.SelfAliases {
+		if d.Own, err = s.ownAliases(r, a); err != nil {
+			s.internal(w, r, err)
+			return
+		}
+	}
 	if a.QuotaBytes > 0 {
 		d.Usage = q.lang.F("acct.quotaused", formatSize(u.Bytes), formatSize(a.QuotaBytes), u.Messages)
 		d.Percent = int(min(100, u.Bytes*100/a.QuotaBytes))
@@ -210,7 +248,8 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, q *req) {
 			d.HasApple = true
 		}
 	}
-	s.render(w, r, q, http.StatusOK, "account", "acct.title", page{Data: d})
+	p.Data = d
+	s.render(w, r, q, status, "account", "acct.title", p)
 }
 
 type programsData struct {
@@ -318,7 +357,8 @@ func (s *Server) programsPost(w http.ResponseWriter, r *http.Request, q *req) {
 }
 
 type signInRow struct {
-	SignIn
+	store.SignIn
+	OK  bool
 	Why string
 }
 
@@ -334,15 +374,15 @@ func (s *Server) securityData(r *http.Request, q *req) (securityData, error) {
 	if err != nil {
 		return securityData{}, fmt.Errorf("app passwords of %s: %w", q.account.Address, err)
 	}
-	recent, err := s.o.SignIns.Recent(r.Context(), q.account.ID, 50)
+	recent, err := s.o.Store.SignIns(r.Context(), q.account.ID, 50)
 	if err != nil {
 		return securityData{}, fmt.Errorf("sign-ins of %s: %w", q.account.Address, err)
 	}
 	d := securityData{AppPasswords: aps, MinLength: s.o.MinPasswordLength}
 	for _, si := range recent {
-		row := signInRow{SignIn: si, Why: q.lang.T("log.ok")}
-		if !si.OK() {
-			row.Why = q.lang.T("reason." + string(si.Reason))
+		row := signInRow{SignIn: si, OK: si.Reason == "", Why: q.lang.T("log.ok")}
+		if !row.OK {
+			row.Why = q.lang.T("reason." + si.Reason)
 		}
 		d.SignIns = append(d.SignIns, row)
 	}

@@ -152,8 +152,13 @@ func (s *Server) adminAccountCreate(w http.ResponseWriter, r *http.Request, q *r
 		s.internal(w, r, fmt.Errorf("create account: %w", err))
 		return
 	}
+	settings, err := store.NewAccountSettings(r.Context(), s.o.Store)
+	if err != nil {
+		s.internal(w, r, fmt.Errorf("create account: %w", err))
+		return
+	}
 	a, err := s.o.Store.CreateAccount(r.Context(), store.NewAccount{Address: addr, PasswordHash: hash, QuotaBytes: quota,
-		QuotaMessages: int64(s.o.Config.Quota.DefaultMessages), Admin: r.PostFormValue("admin") == "on", Settings: store.DefaultSettings()})
+		QuotaMessages: int64(s.o.Config.Quota.DefaultMessages), Admin: r.PostFormValue("admin") == "on", Settings: settings})
 	if err != nil {
 		s.showAccounts(w, r, q, http.StatusBadRequest, page{Error: q.lang.F("admin.bad", err.Error())})
 		return
@@ -348,7 +353,7 @@ type healthData struct {
 }
 
 func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request, q *req) {
-	d := healthData{Listeners: s.o.Listeners(), Plaintext: s.o.Config.Auth.AllowPlaintext,
+	d := healthData{Listeners: s.o.Listeners(), Plaintext: s.serverPlaintext(r.Context()),
 		POP3: s.o.Config.POP3.Enabled, IMAP: s.o.Config.IMAP.Enabled,
 		Uptime: s.o.Now().Sub(s.started).Round(time.Second).String(),
 		Conns:  q.lang.T("admin.unknown"), Queue: q.lang.T("admin.unknown")}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
@@ -22,14 +23,14 @@ import (
 // site is a web server over a real sqlite store with three accounts:
 // alice and bob (users) and root (admin), passwords "<name>-password-1".
 type site struct {
-	t     *testing.T
-	st    store.Store
-	auth  *auth.Authenticator
-	srv   *Server
-	ts    *httptest.Server
-	cfg   *config.Config
-	signs *MemorySignIns
-	ids   map[string]int64
+	t    *testing.T
+	st   store.Store
+	auth *auth.Authenticator
+	srv  *Server
+	ts   *httptest.Server
+	cfg  *config.Config
+	q    *delivery.DirQueue
+	ids  map[string]int64
 }
 
 // testListeners are the listeners the test site pretends to serve.
@@ -48,6 +49,13 @@ func testListeners() []config.Listener {
 
 func newSite(t *testing.T, listeners []config.Listener) *site {
 	t.Helper()
+	return newSiteWith(t, listeners, nil)
+}
+
+// newSiteWith is newSite with a change to the configuration, made before
+// the server starts.
+func newSiteWith(t *testing.T, listeners []config.Listener, change func(*config.Config)) *site {
+	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := sqlite.Open(ctx, sqlite.Options{Dir: t.TempDir(), Logger: log})
@@ -58,7 +66,7 @@ func newSite(t *testing.T, listeners []config.Listener) *site {
 	if _, err := st.CreateDomain(ctx, "example.org"); err != nil {
 		t.Fatal(err)
 	}
-	s := &site{t: t, st: st, ids: map[string]int64{}, signs: NewMemorySignIns(100)}
+	s := &site{t: t, st: st, ids: map[string]int64{}}
 	for _, u := range []struct {
 		name  string
 		admin bool
@@ -76,11 +84,17 @@ func newSite(t *testing.T, listeners []config.Listener) *site {
 	}
 	s.cfg = config.Default()
 	s.cfg.Hostname = "mail.example.org"
+	if change != nil {
+		change(s.cfg)
+	}
 	metrics := NewMetrics(MetricsOptions{OpenConnections: func() int { return 3 }})
-	hook := &SignInHook{Store: st, PrimaryDomain: "example.org", Log: s.signs, Metrics: metrics}
-	s.auth = auth.NewAuthenticator(st, auth.Policy{MaxFailures: 5, Window: time.Minute, PrimaryDomain: "example.org"},
-		slog.New(hook.Handler(log.Handler())))
-	s.srv, err = New(Options{Config: s.cfg, Store: st, Auth: s.auth, SignIns: s.signs, Metrics: metrics,
+	rec := &SignInRecorder{Store: st, PrimaryDomain: "example.org", Metrics: metrics, Logger: log}
+	s.auth = auth.NewAuthenticator(st, auth.Policy{MaxFailures: 5, Window: time.Minute, PrimaryDomain: "example.org"}, log)
+	s.auth.OnLogin(rec.Observe)
+	if s.q, err = delivery.OpenDirQueue(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	s.srv, err = New(Options{Config: s.cfg, Store: st, Auth: s.auth, Metrics: metrics, Queue: s.q,
 		Listeners: func() []config.Listener { return listeners }, MetricsOnWeb: true, Logger: log,
 		QueueSize:       func(context.Context) (int, error) { return 7, nil },
 		OpenConnections: func() int { return 3 }})

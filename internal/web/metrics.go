@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -73,7 +74,13 @@ func NewMetrics(o MetricsOptions) *Metrics {
 			Namespace: "mail", Name: "queue_messages", Help: "Messages waiting in the outbound queue (-1: unknown).",
 		}, func() float64 { return float64(o.QueueSize()) }))
 	}
-	// Make the login series visible at 0 before the first attempt.
+	// Make the series visible at 0 before the first event.
+	for _, k := range []string{"mx", "submission"} {
+		m.MessagesReceived.WithLabelValues(k)
+	}
+	for _, r := range []string{"delivered", "deferred", "bounced"} {
+		m.MessagesSent.WithLabelValues(r)
+	}
 	for _, p := range []string{"imap", "pop3", "smtp", "web"} {
 		m.Logins.WithLabelValues(p, "ok")
 		m.Logins.WithLabelValues(p, string(ReasonPassword))
@@ -88,6 +95,27 @@ func (m *Metrics) Login(protocol string, r Reason) {
 		res = "ok"
 	}
 	m.Logins.WithLabelValues(protocol, res).Inc()
+}
+
+// Accepted counts one message accepted over SMTP; kind is "mx" or
+// "submission".
+func (m *Metrics) Accepted(kind string) {
+	m.MessagesReceived.WithLabelValues(kind).Inc()
+}
+
+// Delivery counts one outbound delivery attempt to a recipient by result
+// ("delivered", "deferred", "bounced") and observes the latency of the
+// delivered ones.
+func (m *Metrics) Delivery(result string, sinceQueued time.Duration) {
+	m.MessagesSent.WithLabelValues(result).Inc()
+	if result == "delivered" {
+		m.DeliveryLatency.Observe(sinceQueued.Seconds())
+	}
+}
+
+// Connection counts one connection accepted on a listener.
+func (m *Metrics) Connection(listener string) {
+	m.Connections.WithLabelValues(listener).Inc()
 }
 
 // Handler serves the metrics in the Prometheus text format.

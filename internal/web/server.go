@@ -29,6 +29,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -49,13 +50,11 @@ type Options struct {
 	// HashParams is the cost of password hashes made here (new passwords,
 	// app passwords); zero fields take the defaults.
 	HashParams auth.HashParams
-	// Sessions keeps web sessions; nil means in memory (12 h idle, 7 days
-	// at most).
-	Sessions Sessions
-	// SignIns is the sign-in log shown to account owners; nil means in
-	// memory. Give the same one to a SignInHook on the Authenticator's
-	// logger so that mail protocol failures appear too.
-	SignIns SignInLog
+	// Sessions keeps web sessions; nil means in the Store with the
+	// lifetimes of Config.Web. The sign-in log shown to account owners is
+	// the Store's: register a SignInRecorder with the Authenticator so
+	// that every protocol's attempts appear.
+	Sessions *Sessions
 	// Metrics are served on /metrics; nil makes a fresh set.
 	Metrics *Metrics
 	// Listeners returns the listeners that serve, with their real
@@ -66,6 +65,12 @@ type Options struct {
 	// Certificate describes the certificate for the health page; may be
 	// nil.
 	Certificate func() (notAfter time.Time, selfSigned bool)
+	// Queue is the outbound queue the admin pages list, retry and drop
+	// from; nil hides it.
+	Queue delivery.Queue
+	// WakeQueue, when set, tells the delivery engine to look at the
+	// queue now (after a retry).
+	WakeQueue func()
 	// QueueSize returns the number of messages in the outbound queue; may
 	// be nil.
 	QueueSize func(ctx context.Context) (int, error)
@@ -98,10 +103,7 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("web: Config, Store and Auth are required")
 	}
 	if o.Sessions == nil {
-		o.Sessions = NewMemorySessions(12*time.Hour, 7*24*time.Hour)
-	}
-	if o.SignIns == nil {
-		o.SignIns = NewMemorySignIns(100)
+		o.Sessions = &Sessions{Store: o.Store, Idle: o.Config.Web.SessionIdle.Duration(), Max: o.Config.Web.SessionMax.Duration()}
 	}
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(MetricsOptions{})
@@ -235,6 +237,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /account/logout-all", s.user(s.logoutAll))
 	mux.HandleFunc("POST /account/password", s.user(s.passwordPost))
 	mux.HandleFunc("GET /account/mail.mobileconfig", s.user(s.mobileconfig))
+	mux.HandleFunc("POST /account/forward", s.user(s.forwardPost))
+	mux.HandleFunc("POST /account/aliases", s.user(s.aliasAddSelf))
+	mux.HandleFunc("POST /account/aliases/delete", s.user(s.aliasDeleteSelf))
 
 	mux.HandleFunc("GET /admin", s.admin(s.adminDomains))
 	mux.HandleFunc("POST /admin/domains", s.admin(s.adminDomainAdd))
@@ -248,6 +253,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /admin/aliases", s.admin(s.adminAliasAdd))
 	mux.HandleFunc("POST /admin/aliases/delete", s.admin(s.adminAliasDelete))
 	mux.HandleFunc("GET /admin/health", s.admin(s.adminHealth))
+	mux.HandleFunc("GET /admin/queue", s.admin(s.adminQueue))
+	mux.HandleFunc("POST /admin/queue/retry", s.admin(s.adminQueueRetry))
+	mux.HandleFunc("POST /admin/queue/drop", s.admin(s.adminQueueDrop))
+	mux.HandleFunc("GET /admin/settings", s.admin(s.adminSettings))
+	mux.HandleFunc("POST /admin/settings", s.admin(s.adminSettingsPost))
 
 	// Automatic client configuration.
 	mux.HandleFunc("GET /.well-known/autoconfig/mail/config-v1.1.xml", s.autoconfig)
@@ -380,12 +390,26 @@ func (s *Server) user(h func(http.ResponseWriter, *http.Request, *req)) http.Han
 // admin wraps a handler for administrators only.
 func (s *Server) admin(h func(http.ResponseWriter, *http.Request, *req)) http.HandlerFunc {
 	return s.user(func(w http.ResponseWriter, r *http.Request, q *req) {
-		if !q.account.Admin {
+		if !s.isAdmin(q.account) {
 			s.fail(w, r, http.StatusForbidden, "err.forbidden")
 			return
 		}
 		h(w, r, q)
 	})
+}
+
+// isAdmin reports whether an account may use the admin pages: it has the
+// admin flag or is in the configuration's [web] admins list.
+func (s *Server) isAdmin(a store.Account) bool {
+	if a.Admin {
+		return true
+	}
+	for _, x := range s.o.Config.Web.Admins {
+		if strings.EqualFold(strings.TrimSpace(x), a.Address) {
+			return true
+		}
+	}
+	return false
 }
 
 // getPath returns the page that shows a template, for pages rendered as
@@ -406,6 +430,10 @@ func getPath(template string) string {
 		return "/admin/aliases"
 	case "admin_health":
 		return "/admin/health"
+	case "admin_queue":
+		return "/admin/queue"
+	case "admin_settings":
+		return "/admin/settings"
 	}
 	return "/account"
 }
@@ -426,6 +454,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, q *req, status i
 	p.Title = q.lang.T(titleKey)
 	if q.session != nil {
 		p.Signed, p.Account = true, q.account
+		// The menu shows the admin pages to configured admins too.
+		p.Account.Admin = s.isAdmin(q.account)
 	}
 	var buf strings.Builder
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {

@@ -88,8 +88,8 @@ func TestLoginNeedsTLSFromOtherMachines(t *testing.T) {
 	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "https://") {
 		t.Fatalf("plain HTTP login from another machine: %d\n%s", rec.Code, rec.Body.String())
 	}
-	recent, _ := s.signs.Recent(context.Background(), s.ids["alice"], 1)
-	if len(recent) != 1 || recent[0].Reason != ReasonTLS || recent[0].RemoteIP != "203.0.113.5" {
+	recent, _ := s.st.SignIns(context.Background(), s.ids["alice"], 1)
+	if len(recent) != 1 || recent[0].Reason != string(ReasonTLS) || recent[0].RemoteIP != "203.0.113.5" {
 		t.Errorf("sign-in log: %+v, want a TLS failure from 203.0.113.5", recent)
 	}
 }
@@ -746,11 +746,16 @@ func TestMetricsAndThrottle(t *testing.T) {
 	}
 }
 
-func TestMemorySessionsExpire(t *testing.T) {
-	m := NewMemorySessions(time.Hour, 24*time.Hour)
+func TestSessionsExpire(t *testing.T) {
+	st := newSite(t, testListeners()).st
+	m := &Sessions{Store: st, Idle: time.Hour, Max: 24 * time.Hour}
 	ctx := context.Background()
 	t0 := time.Now()
-	s, err := m.Create(ctx, Session{AccountID: 1, Created: t0, LastSeen: t0})
+	a, err := st.AccountByAddress(ctx, "alice@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.Create(ctx, Session{AccountID: a.ID, Created: t0, LastSeen: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -763,7 +768,7 @@ func TestMemorySessionsExpire(t *testing.T) {
 	if _, err := m.Get(ctx, s.ID, t0.Add(200*time.Minute)); !errors.Is(err, ErrNoSession) {
 		t.Fatalf("idle session: %v", err)
 	}
-	s2, _ := m.Create(ctx, Session{AccountID: 1, Created: t0, LastSeen: t0})
+	s2, _ := m.Create(ctx, Session{AccountID: a.ID, Created: t0, LastSeen: t0})
 	for h := time.Duration(1); h <= 35; h++ {
 		_, err = m.Get(ctx, s2.ID, t0.Add(h*50*time.Minute))
 	}
@@ -773,6 +778,32 @@ func TestMemorySessionsExpire(t *testing.T) {
 	if _, err := m.Get(ctx, "nonsense", t0); !errors.Is(err, ErrNoSession) {
 		t.Fatal("unknown id accepted")
 	}
+}
+
+// A session lives in the store: a second server over the same store (a
+// restart, another node) knows it, and the sign-in log with it.
+func TestSessionSurvivesRestart(t *testing.T) {
+	s := newSite(t, testListeners())
+	b := s.browser()
+	b.login("alice")
+	srv2, err := New(Options{Config: s.cfg, Store: s.st, Auth: s.auth, Listeners: testListeners})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts2 := httptest.NewServer(srv2.Handler())
+	defer ts2.Close()
+	old := s.ts.URL
+	s.ts.URL = ts2.URL
+	defer func() { s.ts.URL = old }()
+	// The cookie jar is per host; copy the session cookie over.
+	u1, _ := url.Parse(old)
+	u2, _ := url.Parse(ts2.URL)
+	b.c.Jar.SetCookies(u2, b.c.Jar.Cookies(u1))
+	code, _, body := b.get("/account/security")
+	if code != http.StatusOK {
+		t.Fatalf("security page on the second server: %d", code)
+	}
+	wantContains(t, body, "alice@example.org", "127.0.0.1")
 }
 
 func TestLanguageSwitchAfterForm(t *testing.T) {
