@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -157,7 +158,7 @@ func (r *Runner) dial(ctx context.Context, h hop, noTLS bool) (*conn, *failure) 
 		return nil, connFailure(h, err)
 	}
 	raw.SetDeadline(time.Now().Add(r.opts.ConnectTimeout))
-	required := h.route != nil && h.route.RequireTLS
+	why, required := tlsRequirement(h)
 	// The greeting, EHLO and STARTTLS are done here: go-smtp's client
 	// has no exported STARTTLS that keeps our EHLO name. It then gets a
 	// copy of the greeting and says EHLO again (over TLS, if any).
@@ -172,14 +173,22 @@ func (r *Runner) dial(ctx context.Context, h hop, noTLS bool) (*conn, *failure) 
 	case starttls:
 		cfg := &tls.Config{ServerName: h.name, MinVersion: tls.VersionTLS12, RootCAs: r.opts.RootCAs,
 			// Opportunistic TLS (RFC 3207 as practised): any
-			// certificate is better than none, unless the route
-			// requires TLS.
+			// certificate is better than none, unless TLS is
+			// required.
 			InsecureSkipVerify: !required}
+		if h.stsTesting && !required {
+			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+				if err := verifyPKIX(cs, h.name, r.opts.RootCAs); err != nil {
+					r.log.Warn("MTA-STS (testing): the certificate would not pass", "host", h.name, "err", err)
+				}
+				return nil
+			}
+		}
 		tc := tls.Client(raw, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 			if required {
-				return nil, &failure{reason: reasonf("TLS with %s failed: %v", "не удалось установить TLS-соединение с %s: %v", h.name, err), status: "4.7.5", remote: h.name}
+				return nil, &failure{reason: reason{en: fmt.Sprintf("TLS with %s failed (%s): %v", h.name, why.en, err), ru: fmt.Sprintf("не удалось установить TLS-соединение с %s (%s): %v", h.name, why.ru, err)}, status: "4.7.5", remote: h.name}
 			}
 			r.log.Info("STARTTLS failed; trying without TLS", "host", h.addr, "err", err)
 			return r.dial(ctx, h, true)
@@ -187,7 +196,7 @@ func (r *Runner) dial(ctx context.Context, h hop, noTLS bool) (*conn, *failure) 
 		nc, secure = tc, true
 	case required:
 		raw.Close()
-		return nil, &failure{reason: reasonf("%s does not offer STARTTLS, and the route requires TLS", "сервер %s не поддерживает STARTTLS, а маршрут требует TLS", h.name), status: "4.7.5", remote: h.name}
+		return nil, &failure{reason: reason{en: fmt.Sprintf("%s does not offer STARTTLS, and %s", h.name, why.en), ru: fmt.Sprintf("сервер %s не поддерживает STARTTLS, а %s", h.name, why.ru)}, status: "4.7.5", remote: h.name}
 	}
 	c := smtp.NewClient(&greetConn{Conn: nc, greeting: greeting})
 	fail := func(f *failure) (*conn, *failure) { c.Close(); return nil, f }
@@ -209,10 +218,42 @@ func (r *Runner) dial(ctx context.Context, h hop, noTLS bool) (*conn, *failure) 
 }
 
 func poolKey(h hop) string {
+	k := h.addr
 	if h.route != nil {
-		return h.addr + "|" + h.route.Username
+		k += "|" + h.route.Username
 	}
-	return h.addr
+	if _, required := tlsRequirement(h); required {
+		// Only a connection made under the same requirement is
+		// reused.
+		k += "|tls:" + h.name
+	}
+	return k
+}
+
+// tlsRequirement says why TLS with a verified certificate is required
+// for h, if it is.
+func tlsRequirement(h hop) (why reason, required bool) {
+	switch {
+	case h.route != nil && h.route.RequireTLS:
+		return reasonf("the route requires TLS", "маршрут требует TLS"), true
+	case h.sts != "":
+		return reasonf("the MTA-STS policy of %s requires TLS", "политика MTA-STS домена %s требует TLS", h.sts), true
+	}
+	return reason{}, false
+}
+
+// verifyPKIX checks the peer's chain against roots (nil: the system's)
+// and its name.
+func verifyPKIX(cs tls.ConnectionState, name string, roots *x509.CertPool) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("no certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: inter})
+	return err
 }
 
 // send delivers msg to rcpts through h. It returns the failure of each

@@ -17,6 +17,11 @@ type hop struct {
 	name, addr string
 	// route is set for configured routes (credentials, require_tls).
 	route *config.Route
+	// sts names the domain whose MTA-STS policy (enforce) requires TLS
+	// with a certificate valid for name; stsTesting is set when a
+	// policy in testing mode applies (failures are only logged).
+	sts        string
+	stsTesting bool
 }
 
 // hopError is a routing failure: permanent (no such domain, null MX) or
@@ -58,7 +63,7 @@ func (r *Runner) hops(ctx context.Context, domain string) ([]hop, error) {
 		out = append(out, hop{name: h, addr: net.JoinHostPort(h, port)})
 	}
 	if len(out) > 0 {
-		return out, nil
+		return r.secure(ctx, domain, out)
 	}
 	// Implicit MX (RFC 5321 §5.1): the domain's own address records.
 	ips, err := r.opts.DNS.LookupIPAddr(ctx, domain)
@@ -68,7 +73,15 @@ func (r *Runner) hops(ctx context.Context, domain string) ([]hop, error) {
 		}
 		return nil, &hopError{perm: true, reason: reasonf("no MX record and no address: host %s not found", "нет ни MX-записи, ни адреса: домен %s не найден", domain)}
 	}
-	return []hop{{name: domain, addr: net.JoinHostPort(domain, port)}}, nil
+	return r.secure(ctx, domain, []hop{{name: domain, addr: net.JoinHostPort(domain, port)}})
+}
+
+// secure applies the destination's TLS policy to its MX hosts.
+func (r *Runner) secure(ctx context.Context, domain string, hops []hop) ([]hop, error) {
+	if r.opts.MTASTS {
+		return r.applySTS(ctx, domain, hops)
+	}
+	return hops, nil
 }
 
 // reason is a failure explained in English and Russian.

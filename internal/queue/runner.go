@@ -27,6 +27,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -71,6 +72,12 @@ type Options struct {
 	// RootCAs verifies certificates where TLS is required; nil means
 	// the system's roots.
 	RootCAs *x509.CertPool
+	// MTASTS enforces the MTA-STS policies (RFC 8461) of destination
+	// domains reached through their MX records.
+	MTASTS bool
+	// HTTPClient fetches MTA-STS policies; nil means a client that
+	// follows no redirects and resolves names with DNS.
+	HTTPClient *http.Client
 	// PollInterval is how often the queue is read for changes made by
 	// other processes (the admin commands). Default 5s.
 	PollInterval time.Duration
@@ -87,6 +94,7 @@ func OptionsFromConfig(cfg *config.Config) Options {
 		MaxAge: q.MaxAge.Duration(), DelayNotice: q.DelayNotice.Duration(),
 		Concurrency: q.Concurrency, ConcurrencyPerDomain: q.ConcurrencyPerDomain,
 		ConnectTimeout: q.ConnectTimeout.Duration(),
+		MTASTS:         q.MTASTS,
 		DNS:            msgauth.NewResolver(cfg.DNS.Resolver),
 	}
 }
@@ -96,6 +104,7 @@ type Runner struct {
 	opts  Options
 	log   *slog.Logger
 	pool  pool
+	sts   stsCache
 	wake  chan struct{}
 	owner string
 	host  string
@@ -137,6 +146,9 @@ func New(opts Options) *Runner {
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = defaultHTTPClient(opts.DNS)
 	}
 	host, _ := os.Hostname()
 	var b [6]byte
