@@ -80,7 +80,7 @@ func ParseSTSPolicy(text []byte) (*STSPolicy, error) {
 			if err != nil || len(val) > 10 {
 				return nil, fmt.Errorf("MTA-STS policy: bad max_age %q", truncate(val, 20))
 			}
-			p.MaxAge, haveAge = min(time.Duration(n)*time.Second, STSMaxAge), true
+			p.MaxAge, haveAge = time.Duration(min(n, uint64(STSMaxAge/time.Second)))*time.Second, true
 		case "mx":
 			if !validMXPattern(val) {
 				return nil, fmt.Errorf("MTA-STS policy: bad mx %q", truncate(val, 60))
@@ -209,4 +209,10 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// OwnSTSPolicy is the MTA-STS policy this server publishes for its
+// domains: mail goes to hostname only, cached for a week.
+func OwnSTSPolicy(mode, hostname string) *STSPolicy {
+	return &STSPolicy{Mode: mode, MX: []string{strings.ToLower(strings.TrimSuffix(hostname, "."))}, MaxAge: 7 * 24 * time.Hour}
 }
