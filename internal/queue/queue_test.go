@@ -97,8 +97,8 @@ type fakeMX struct {
 	got  []string // "rcpt|data"
 	// gotTLS counts the copies received over TLS.
 	gotTLS int
-	rcpt func(to string) error
-	srv  *smtp.Server
+	rcpt   func(to string) error
+	srv    *smtp.Server
 }
 
 func startFakeMX(t *testing.T, addr string, maxSize int64) *fakeMX {
