@@ -152,4 +152,11 @@ type DNSConfig struct {
 	// system's resolvers (for tests, or a local validating resolver).
 	// Default "" (the system's).
 	Resolver string `toml:"resolver"`
+
+	// DNSSECResolver is "host:port" of a DNSSEC-validating resolver
+	// (for example a local unbound) whose answers' AD bit is trusted.
+	// When set, outgoing mail uses DANE (RFC 7672): an MX host with
+	// TLSA records gets mail only over TLS with a certificate that
+	// matches them. Default "" (no DANE).
+	DNSSECResolver string `toml:"dnssec_resolver"`
 }

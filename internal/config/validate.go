@@ -125,6 +125,11 @@ func (c *Config) Validate() error {
 			v.add("queue.routes", "route %q: %v", name, err)
 		}
 	}
+	if c.DNS.DNSSECResolver != "" {
+		if _, _, err := net.SplitHostPort(c.DNS.DNSSECResolver); err != nil {
+			v.add("dns.dnssec_resolver", "bad address %q: want \"host:port\", e.g. \"127.0.0.1:53\"", c.DNS.DNSSECResolver)
+		}
+	}
 	if c.DNS.Resolver != "" {
 		if _, _, err := net.SplitHostPort(c.DNS.Resolver); err != nil {
 			v.add("dns.resolver", "bad address %q: want \"host:port\", e.g. \"127.0.0.1:53\"", c.DNS.Resolver)

@@ -176,7 +176,14 @@ func (r *Runner) dial(ctx context.Context, h hop, noTLS bool) (*conn, *failure) 
 			// certificate is better than none, unless TLS is
 			// required.
 			InsecureSkipVerify: !required}
-		if h.stsTesting && !required {
+		if len(h.tlsa) > 0 {
+			// DANE: the TLSA records, not the public CAs, say which
+			// certificate is right.
+			cfg.InsecureSkipVerify = true
+			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+				return verifyDANE(cs, h.tlsa, h.name, h.daneDomain)
+			}
+		} else if h.stsTesting && !required {
 			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 				if err := verifyPKIX(cs, h.name, r.opts.RootCAs); err != nil {
 					r.log.Warn("MTA-STS (testing): the certificate would not pass", "host", h.name, "err", err)
@@ -236,6 +243,8 @@ func tlsRequirement(h hop) (why reason, required bool) {
 	switch {
 	case h.route != nil && h.route.RequireTLS:
 		return reasonf("the route requires TLS", "маршрут требует TLS"), true
+	case len(h.tlsa) > 0:
+		return reasonf("the DANE TLSA records of %s require TLS", "TLSA-записи DANE сервера %s требуют TLS", h.name), true
 	case h.sts != "":
 		return reasonf("the MTA-STS policy of %s requires TLS", "политика MTA-STS домена %s требует TLS", h.sts), true
 	}
@@ -260,6 +269,9 @@ func verifyPKIX(cs tls.ConnectionState, name string, roots *x509.CertPool) error
 // recipient not delivered, or connErr when the server could not be used
 // at all (try the next host).
 func (r *Runner) send(ctx context.Context, h hop, msg *outMsg, rcpts []string) (failed map[string]*failure, connErr *failure) {
+	if h.daneErr != nil {
+		return nil, h.daneErr
+	}
 	c := r.pool.get(poolKey(h))
 	if c != nil {
 		if err := c.c.Reset(); err != nil {

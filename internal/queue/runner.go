@@ -75,6 +75,10 @@ type Options struct {
 	// MTASTS enforces the MTA-STS policies (RFC 8461) of destination
 	// domains reached through their MX records.
 	MTASTS bool
+	// DNSSECResolver is "host:port" of a DNSSEC-validating resolver
+	// whose AD bit is trusted; when set, DANE (RFC 7672) secures
+	// delivery to MX hosts with TLSA records.
+	DNSSECResolver string
 	// HTTPClient fetches MTA-STS policies; nil means a client that
 	// follows no redirects and resolves names with DNS.
 	HTTPClient *http.Client
@@ -95,6 +99,7 @@ func OptionsFromConfig(cfg *config.Config) Options {
 		Concurrency: q.Concurrency, ConcurrencyPerDomain: q.ConcurrencyPerDomain,
 		ConnectTimeout: q.ConnectTimeout.Duration(),
 		MTASTS:         q.MTASTS,
+		DNSSECResolver: cfg.DNS.DNSSECResolver,
 		DNS:            msgauth.NewResolver(cfg.DNS.Resolver),
 	}
 }
