@@ -56,6 +56,9 @@ type Message struct {
 	// Junk delivers local copies to the Spam folder (a DMARC
 	// quarantine policy).
 	Junk bool
+	// DSN are the sender's delivery status notification requests for
+	// the remote recipients.
+	DSN DSN
 }
 
 // AddLocal adds the accounts of a recipient, skipping accounts that get a
@@ -164,7 +167,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *Message, c Content) error {
 	var remoteErr error
 	if len(m.Remote) > 0 {
 		body := io.MultiReader(bytes.NewReader(m.Trace), c.NewReader())
-		id, err := d.Queue.Enqueue(ctx, QueueEnvelope{From: m.From, To: m.Remote, UTF8: m.UTF8, AccountID: m.AccountID}, body)
+		id, err := d.Queue.Enqueue(ctx, QueueEnvelope{From: m.From, To: m.Remote, UTF8: m.UTF8, AccountID: m.AccountID, DSN: m.DSN}, body)
 		if err != nil {
 			remoteErr = fmt.Errorf("queue for %s: %w", strings.Join(m.Remote, ", "), err)
 		} else {
@@ -205,13 +208,14 @@ func (d *Deliverer) Deliver(ctx context.Context, m *Message, c Content) error {
 		// The remote part could not be queued but local copies exist;
 		// try once more.
 		body := io.MultiReader(bytes.NewReader(m.Trace), c.NewReader())
-		if _, err := d.Queue.Enqueue(ctx, QueueEnvelope{From: m.From, To: m.Remote, UTF8: m.UTF8, AccountID: m.AccountID, LastError: remoteErr.Error()}, body); err != nil {
+		if _, err := d.Queue.Enqueue(ctx, QueueEnvelope{From: m.From, To: m.Remote, UTF8: m.UTF8, AccountID: m.AccountID, LastError: remoteErr.Error(), DSN: m.DSN}, body); err != nil {
 			return fmt.Errorf("deliver %s: some copies stored, the rest could not be queued: %w", m.ID, err)
 		}
 	}
 	for i, t := range failed {
 		body := io.MultiReader(bytes.NewReader(m.Trace), c.NewReader())
-		env := QueueEnvelope{From: m.From, To: []string{t.Rcpt}, Local: true, UTF8: m.UTF8, AccountID: m.AccountID, LastError: failErrs[i].Error()}
+		env := QueueEnvelope{From: m.From, To: []string{t.Rcpt}, Local: true, UTF8: m.UTF8, AccountID: m.AccountID, LastError: failErrs[i].Error(),
+			DSN: DSN{Ret: m.DSN.Ret, EnvID: m.DSN.EnvID}}
 		id, err := d.Queue.Enqueue(ctx, env, body)
 		if err != nil {
 			return fmt.Errorf("deliver %s: some copies stored, %s could not be queued: %w", m.ID, t.Rcpt, err)

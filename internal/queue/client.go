@@ -18,6 +18,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/pochta-mail/pochta/internal/delivery"
 )
 
 // poolIdle is how long an idle connection is kept for the next message to
@@ -48,6 +50,9 @@ type outMsg struct {
 	// prefix (DKIM signatures) goes before the body.
 	prefix []byte
 	open   func() (io.ReadCloser, error)
+	// dsn are the sender's DSN requests, passed on to servers that
+	// support DSN.
+	dsn delivery.DSN
 }
 
 // conn is a connection to a remote server, reusable for further
@@ -267,10 +272,11 @@ func verifyPKIX(cs tls.ConnectionState, name string, roots *x509.CertPool) error
 
 // send delivers msg to rcpts through h. It returns the failure of each
 // recipient not delivered, or connErr when the server could not be used
-// at all (try the next host).
-func (r *Runner) send(ctx context.Context, h hop, msg *outMsg, rcpts []string) (failed map[string]*failure, connErr *failure) {
+// at all (try the next host); remoteDSN reports that the server took the
+// DSN requests (and reports success itself).
+func (r *Runner) send(ctx context.Context, h hop, msg *outMsg, rcpts []string) (failed map[string]*failure, connErr *failure, remoteDSN bool) {
 	if h.daneErr != nil {
-		return nil, h.daneErr
+		return nil, h.daneErr, false
 	}
 	c := r.pool.get(poolKey(h))
 	if c != nil {
@@ -282,7 +288,7 @@ func (r *Runner) send(ctx context.Context, h hop, msg *outMsg, rcpts []string) (
 	if c == nil {
 		var f *failure
 		if c, f = r.dial(ctx, h, false); f != nil {
-			return nil, f
+			return nil, f, false
 		}
 	}
 	stop := context.AfterFunc(ctx, func() { c.raw.Close() })
@@ -306,14 +312,21 @@ func (r *Runner) send(ctx context.Context, h hop, msg *outMsg, rcpts []string) (
 	if max, ok := c.c.MaxMessageSize(); ok && max > 0 && msg.size > int64(max) {
 		reuse = true
 		return all(&failure{perm: true, status: "5.3.4", remote: h.name,
-			reason: reasonf("the message (%d bytes) is larger than %s accepts (%d bytes)", "письмо (%d байт) больше, чем принимает %s (%d байт)", msg.size, h.name, max)}), nil
+			reason: reasonf("the message (%d bytes) is larger than %s accepts (%d bytes)", "письмо (%d байт) больше, чем принимает %s (%d байт)", msg.size, h.name, max)}), nil, false
 	}
+	remoteDSN, _ = c.c.Extension("DSN")
 	opts := &smtp.MailOptions{Size: msg.size}
+	if msg.dsn.Ret == "FULL" || msg.dsn.Ret == "HDRS" {
+		opts.Return = smtp.DSNReturn(msg.dsn.Ret)
+	}
+	if printableASCII(msg.dsn.EnvID) {
+		opts.EnvelopeID = msg.dsn.EnvID
+	}
 	if msg.utf8 {
 		if ok, _ := c.c.Extension("SMTPUTF8"); !ok {
 			reuse = true
 			return all(&failure{perm: true, status: "5.6.7", remote: h.name,
-				reason: reasonf("the address needs SMTPUTF8, which %s does not support", "адрес требует SMTPUTF8, а сервер %s его не поддерживает", h.name)}), nil
+				reason: reasonf("the address needs SMTPUTF8, which %s does not support", "адрес требует SMTPUTF8, а сервер %s его не поддерживает", h.name)}), nil, false
 		}
 		opts.UTF8 = true
 	}
@@ -326,18 +339,18 @@ func (r *Runner) send(ctx context.Context, h hop, msg *outMsg, rcpts []string) (
 	if err := c.c.Mail(msg.from, opts); err != nil {
 		var se *smtp.SMTPError
 		if !errors.As(err, &se) {
-			return nil, connFailure(h, err)
+			return nil, connFailure(h, err), false
 		}
 		reuse = true
-		return all(replyFailure(h, "MAIL FROM", err)), nil
+		return all(replyFailure(h, "MAIL FROM", err)), nil, remoteDSN
 	}
 	failed = map[string]*failure{}
 	var accepted []string
 	for _, rc := range rcpts {
-		if err := c.c.Rcpt(rc, nil); err != nil {
+		if err := c.c.Rcpt(rc, rcptOptions(msg.dsn.Rcpt[rc])); err != nil {
 			var se *smtp.SMTPError
 			if !errors.As(err, &se) {
-				return nil, connFailure(h, err)
+				return nil, connFailure(h, err), false
 			}
 			failed[rc] = replyFailure(h, "RCPT TO", err)
 			continue
@@ -346,19 +359,19 @@ func (r *Runner) send(ctx context.Context, h hop, msg *outMsg, rcpts []string) (
 	}
 	if len(accepted) == 0 {
 		reuse = c.c.Reset() == nil
-		return failed, nil
+		return failed, nil, remoteDSN
 	}
 	w, err := c.c.Data()
 	if err != nil {
 		var se *smtp.SMTPError
 		if !errors.As(err, &se) {
-			return nil, connFailure(h, err)
+			return nil, connFailure(h, err), false
 		}
 		for _, rc := range accepted {
 			failed[rc] = replyFailure(h, "DATA", err)
 		}
 		reuse = c.c.Reset() == nil
-		return failed, nil
+		return failed, nil, remoteDSN
 	}
 	body, err := msg.open()
 	if err != nil {
@@ -367,7 +380,7 @@ func (r *Runner) send(ctx context.Context, h hop, msg *outMsg, rcpts []string) (
 		for _, rc := range accepted {
 			failed[rc] = f
 		}
-		return failed, nil
+		return failed, nil, remoteDSN
 	}
 	_, err = w.Write(msg.prefix)
 	if err == nil {
@@ -375,23 +388,54 @@ func (r *Runner) send(ctx context.Context, h hop, msg *outMsg, rcpts []string) (
 	}
 	body.Close()
 	if err != nil {
-		return nil, connFailure(h, err)
+		return nil, connFailure(h, err), false
 	}
 	if err := w.Close(); err != nil {
 		var se *smtp.SMTPError
 		if !errors.As(err, &se) {
 			// The end of data may or may not have arrived: retry
 			// (RFC 5321 §6.1 prefers a duplicate to a loss).
-			return nil, connFailure(h, err)
+			return nil, connFailure(h, err), false
 		}
 		for _, rc := range accepted {
 			failed[rc] = replyFailure(h, "end of DATA", err)
 		}
 		reuse = true
-		return failed, nil
+		return failed, nil, remoteDSN
 	}
 	reuse = true
-	return failed, nil
+	return failed, nil, remoteDSN
+}
+
+// rcptOptions passes a recipient's NOTIFY and ORCPT on; an ORCPT that
+// go-smtp cannot encode is left out.
+func rcptOptions(d delivery.RcptDSN) *smtp.RcptOptions {
+	if len(d.Notify) == 0 && d.ORcpt == "" {
+		return nil
+	}
+	o := &smtp.RcptOptions{}
+	for _, n := range d.Notify {
+		o.Notify = append(o.Notify, smtp.DSNNotify(strings.ToUpper(n)))
+	}
+	if typ, addr, ok := strings.Cut(d.ORcpt, ";"); ok && addr != "" {
+		switch t := smtp.DSNAddressType(strings.ToUpper(typ)); {
+		case t == smtp.DSNAddressTypeRFC822 && printableASCII(addr), t == smtp.DSNAddressTypeUTF8:
+			o.OriginalRecipientType, o.OriginalRecipient = t, addr
+		}
+	}
+	return o
+}
+
+func printableASCII(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // preTLS reads the greeting and says EHLO; when tryTLS is set and the

@@ -191,6 +191,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// secure policy instead of go-smtp's 523).
 	srv.AllowInsecureAuth = true
 	srv.EnableSMTPUTF8 = true
+	srv.EnableDSN = true // RET, ENVID, NOTIFY, ORCPT: honoured by the queue
 	if !implicit {
 		srv.TLSConfig = s.opts.TLS
 	}
