@@ -135,7 +135,8 @@ func buildDSN(in dsnInput) []byte {
 		status = class + status[1:]
 		b.WriteString("\r\n")
 		if o := in.env.DSN.Rcpt[r.rcpt].ORcpt; o != "" {
-			fmt.Fprintf(&b, "Original-Recipient: %s\r\n", oneLine(o))
+			typ, addr, _ := strings.Cut(o, ";")
+			fmt.Fprintf(&b, "Original-Recipient: %s;%s\r\n", strings.ToLower(oneLine(typ)), oneLine(addr))
 		}
 		fmt.Fprintf(&b, "Final-Recipient: rfc822; %s\r\nAction: %s\r\nStatus: %s\r\n", r.rcpt, action, status)
 		if r.f.remote != "" {

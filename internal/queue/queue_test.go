@@ -97,6 +97,9 @@ type fakeMX struct {
 	got  []string // "rcpt|data"
 	// gotTLS counts the copies received over TLS.
 	gotTLS int
+	// mailOpts and rcptOpts are the parameters of every MAIL and RCPT.
+	mailOpts []smtp.MailOptions
+	rcptOpts []smtp.RcptOptions
 	rcpt   func(to string) error
 	srv    *smtp.Server
 }
@@ -142,10 +145,16 @@ type fakeSession struct {
 	to []string
 }
 
-func (s *fakeSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *fakeSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (s *fakeSession) Mail(_ string, o *smtp.MailOptions) error {
+	s.f.mu.Lock()
+	s.f.mailOpts = append(s.f.mailOpts, *o)
+	s.f.mu.Unlock()
+	return nil
+}
+func (s *fakeSession) Rcpt(to string, o *smtp.RcptOptions) error {
 	s.f.mu.Lock()
 	fn := s.f.rcpt
+	s.f.rcptOpts = append(s.f.rcptOpts, *o)
 	s.f.mu.Unlock()
 	if fn != nil {
 		if err := fn(to); err != nil {

@@ -1,0 +1,45 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestQueueDSNParameters submits with RFC 3461 parameters: NOTIFY=NEVER
+// suppresses the bounce of a refused recipient, and NOTIFY=SUCCESS to a
+// server without DSN brings a "relayed" notice with the ENVID.
+func TestQueueDSNParameters(t *testing.T) {
+	snk := startSink(t, "127.0.0.1:0")
+	a, _, _ := twoServers(t, "", fmt.Sprintf("%q = %q\n", "sink.example", snk.Addr))
+	c := loginSubmission(t, a, "alice@a.example", "alice-secret-1")
+	// Accepted only because the server offers DSN.
+	c.expect("MAIL FROM:<alice@a.example> RET=HDRS ENVID=e2e+2Dtest", "250")
+	c.expect("RCPT TO:<x@sink.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;X@sink.example", "250")
+	c.expect("RCPT TO:<nobody@b.example> NOTIFY=NEVER", "250")
+	if r := c.sendData(simpleMessage("alice@a.example", "x@sink.example", "with DSN", "hello")); r.Code != 250 {
+		t.Fatalf("DATA: %v", r)
+	}
+	c.cmd("QUIT")
+	waitFor(t, 30*time.Second, "the sink to get the message", func() bool { return len(snk.Messages()) == 1 })
+	waitFor(t, 30*time.Second, "A's queue to empty", func() bool { return queueLen(t, a) == 0 })
+	var got []string
+	waitFor(t, 30*time.Second, "a notice in alice's inbox", func() bool {
+		got = inbox(t, a, "alice@a.example")
+		return len(got) > 0
+	})
+	if len(got) != 1 {
+		t.Fatalf("alice has %d messages, want the one notice", len(got))
+	}
+	human, status := reportText(t, got[0])
+	for _, want := range []string{"Action: relayed", "Final-Recipient: rfc822; x@sink.example", "Original-Recipient: rfc822;X@sink.example",
+		"Original-Envelope-Id: e2e-test"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("notice lacks %q:\n%s", want, status)
+		}
+	}
+	if !strings.Contains(human, "передано") || strings.Contains(got[0], "nobody@b.example") {
+		t.Errorf("notice:\n%s", got[0])
+	}
+}
