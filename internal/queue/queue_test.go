@@ -100,8 +100,8 @@ type fakeMX struct {
 	// mailOpts and rcptOpts are the parameters of every MAIL and RCPT.
 	mailOpts []smtp.MailOptions
 	rcptOpts []smtp.RcptOptions
-	rcpt   func(to string) error
-	srv    *smtp.Server
+	rcpt     func(to string) error
+	srv      *smtp.Server
 }
 
 func startFakeMX(t *testing.T, addr string, maxSize int64) *fakeMX {
