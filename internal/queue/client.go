@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -53,6 +54,25 @@ type outMsg struct {
 	// dsn are the sender's DSN requests, passed on to servers that
 	// support DSN.
 	dsn delivery.DSN
+	// utf8Header is set when the header has 8-bit (UTF-8) text.
+	utf8Header bool
+	// signDomain is the domain that signed prefix, if any.
+	signDomain string
+	// seven is the message converted to 7-bit MIME, once made.
+	seven *outMsg
+}
+
+// needsUTF8 says why delivering msg to rcpts needs SMTPUTF8, if it does.
+func (m *outMsg) needsUTF8(rcpts []string) (why reason, needed bool) {
+	for _, a := range append([]string{m.from}, rcpts...) {
+		if has8bit([]byte(a)) {
+			return reasonf("the address %s needs SMTPUTF8", "адрес %s требует SMTPUTF8", a), true
+		}
+	}
+	if m.utf8Header {
+		return reasonf("the header has UTF-8 text, which needs SMTPUTF8", "в заголовке письма есть текст в UTF-8, для которого нужен SMTPUTF8"), true
+	}
+	return reason{}, false
 }
 
 // conn is a connection to a remote server, reusable for further
@@ -323,18 +343,28 @@ func (r *Runner) send(ctx context.Context, h hop, msg *outMsg, rcpts []string) (
 		opts.EnvelopeID = msg.dsn.EnvID
 	}
 	if msg.utf8 {
-		if ok, _ := c.c.Extension("SMTPUTF8"); !ok {
+		if ok, _ := c.c.Extension("SMTPUTF8"); ok {
+			opts.UTF8 = true
+		} else if why, needed := msg.needsUTF8(rcpts); needed {
 			reuse = true
 			return all(&failure{perm: true, status: "5.6.7", remote: h.name,
-				reason: reasonf("the address needs SMTPUTF8, which %s does not support", "адрес требует SMTPUTF8, а сервер %s его не поддерживает", h.name)}), nil, false
+				reason: reason{en: fmt.Sprintf("%s, which %s does not support", why.en, h.name), ru: fmt.Sprintf("%s, а сервер %s его не поддерживает", why.ru, h.name)}}), nil, false
 		}
-		opts.UTF8 = true
 	}
-	if ok, _ := c.c.Extension("8BITMIME"); ok && msg.eightBit {
-		// Without 8BITMIME the message goes as it is: nearly every
-		// server takes 8-bit data, and converting signed mail would
-		// break its signature.
-		opts.Body = smtp.Body8BitMIME
+	if msg.eightBit {
+		if ok, _ := c.c.Extension("8BITMIME"); ok {
+			opts.Body = smtp.Body8BitMIME
+		} else if !opts.UTF8 {
+			// RFC 6152 §3: convert to 7-bit MIME, and sign what is
+			// sent.
+			seven, f := r.sevenBit(ctx, h, msg)
+			if f != nil {
+				reuse = true
+				return all(f), nil, false
+			}
+			msg = seven
+			opts.Size = msg.size
+		}
 	}
 	if err := c.c.Mail(msg.from, opts); err != nil {
 		var se *smtp.SMTPError
@@ -509,4 +539,39 @@ func (g *greetConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return g.Conn.Read(p)
+}
+
+// sevenBit returns msg converted to 7-bit MIME for a server without
+// 8BITMIME, signed again; a message that cannot be converted fails.
+func (r *Runner) sevenBit(ctx context.Context, h hop, msg *outMsg) (*outMsg, *failure) {
+	if msg.seven != nil {
+		return msg.seven, nil
+	}
+	body, err := msg.open()
+	if err != nil {
+		return nil, &failure{reason: reasonf("local error reading the queued message: %v", "внутренняя ошибка чтения письма из очереди: %v", err), status: "4.3.0"}
+	}
+	data, err := io.ReadAll(body)
+	body.Close()
+	if err != nil {
+		return nil, &failure{reason: reasonf("local error reading the queued message: %v", "внутренняя ошибка чтения письма из очереди: %v", err), status: "4.3.0"}
+	}
+	conv, err := downgrade7bit(data)
+	if err != nil {
+		return nil, &failure{perm: true, status: "5.6.3", remote: h.name,
+			reason: reasonf("%s does not accept 8-bit mail (no 8BITMIME), and the message cannot be converted: %v",
+				"сервер %s не принимает 8-битные письма (нет 8BITMIME), а преобразовать письмо нельзя: %v", h.name, err)}
+	}
+	seven := &outMsg{from: msg.from, utf8: msg.utf8, dsn: msg.dsn, signDomain: msg.signDomain,
+		open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(conv)), nil }}
+	if msg.signDomain != "" {
+		sig, err := r.opts.DKIM.Sign(ctx, msg.signDomain, bytes.NewReader(conv))
+		if err != nil {
+			return nil, &failure{reason: reasonf("local error signing the message: %v", "внутренняя ошибка подписи письма: %v", err), status: "4.3.0"}
+		}
+		seven.prefix = sig
+	}
+	seven.size = int64(len(conv) + len(seven.prefix))
+	msg.seven = seven
+	return seven, nil
 }

@@ -432,8 +432,9 @@ func (r *Runner) prepare(ctx context.Context, env delivery.QueueEnvelope) (*outM
 		if err != nil {
 			return nil, err
 		}
-		msg.prefix = sig
+		msg.prefix, msg.signDomain = sig, domain
 	}
+	msg.utf8Header = has8bit(r.originalHeader(ctx, env.ID))
 	if _, err := io.Copy(io.Discard, sc); err != nil {
 		return nil, fmt.Errorf("read queued message %s: %w", env.ID, err)
 	}
