@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/emersion/go-msgauth/dkim"
+	"github.com/emersion/go-smtp"
 
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
@@ -257,6 +258,23 @@ func TestEightBitDowngradedAndSignedForOldServer(t *testing.T) {
 		t.Errorf("converted parts: %q", texts)
 	}
 	// The signature covers what was sent.
+	if d := e.verifyDKIM(t, got[0]); len(d) == 0 {
+		t.Errorf("no valid signature after the conversion")
+	}
+	bounces := strings.Join(e.inbox(t), "\n")
+	for _, want := range []string{"b@old.example", "cannot be converted", "needs SMTPUTF8", "5.6.3", "5.6.7"} {
+		if !strings.Contains(bounces, want) {
+			t.Errorf("bounces lack %q:\n%s", want, bounces)
+		}
+	}
+}
+
+
+// verifyDKIM checks the DKIM signatures of msg against the keys of
+// local.example and returns the domains of the valid ones; a broken
+// signature fails the test.
+func (e *testEnv) verifyDKIM(t *testing.T, msg string) []string {
+	t.Helper()
 	keys, err := e.runner.opts.DKIM.Keys("local.example")
 	if err != nil {
 		t.Fatal(err)
@@ -266,21 +284,52 @@ func TestEightBitDowngradedAndSignedForOldServer(t *testing.T) {
 		rec, _ := k.Record()
 		txt[k.RecordName()] = rec
 	}
-	vs, err := dkim.VerifyWithOptions(strings.NewReader(got[0]), &dkim.VerifyOptions{LookupTXT: func(name string) ([]string, error) {
+	vs, err := dkim.VerifyWithOptions(strings.NewReader(msg), &dkim.VerifyOptions{LookupTXT: func(name string) ([]string, error) {
 		return []string{txt[strings.TrimSuffix(name, ".")]}, nil
 	}})
-	if err != nil || len(vs) == 0 {
+	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
+	var out []string
 	for _, v := range vs {
 		if v.Err != nil {
-			t.Errorf("DKIM signature %s broken by the conversion: %v", v.Domain, v.Err)
+			t.Errorf("DKIM signature of %s does not verify: %v", v.Domain, v.Err)
+			continue
 		}
+		out = append(out, v.Domain)
 	}
-	bounces := strings.Join(e.inbox(t), "\n")
-	for _, want := range []string{"b@old.example", "cannot be converted", "needs SMTPUTF8", "5.6.3", "5.6.7"} {
-		if !strings.Contains(bounces, want) {
-			t.Errorf("bounces lack %q:\n%s", want, bounces)
+	return out
+}
+
+func TestReportsAreSigned(t *testing.T) {
+	mx := startFakeMX(t, "127.0.0.1:0", 0)
+	mx.setRcpt(func(to string) error {
+		if strings.HasPrefix(to, "gone@") {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
+	})
+	e := newTestEnv(t, "", 25, func(o *Options) { o.Routes = config.Routes{"*": {Host: mx.addr}} })
+	// A local sender: the bounce lands in the Inbox; a remote sender
+	// (mail forwarded from outside): the bounce goes out.
+	e.enqueue(t, "sender@local.example", "gone@remote.example")
+	if _, err := e.runner.Notify(e.q).Enqueue(context.Background(), delivery.QueueEnvelope{From: "someone@remote.example", To: []string{"gone@remote.example"}},
+		strings.NewReader("From: someone@remote.example\r\nSubject: fwd\r\n\r\nx\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "an empty queue", func() bool { return e.queueLen(t) == 0 })
+	eventually(t, "the outgoing bounce", func() bool { return len(mx.received()) == 1 })
+	local := e.inbox(t)
+	if len(local) != 1 {
+		t.Fatalf("%d local bounces", len(local))
+	}
+	_, remote, _ := strings.Cut(mx.received()[0], "|")
+	for name, m := range map[string]string{"local": local[0], "remote": remote} {
+		if !strings.Contains(m, "<MAILER-DAEMON@mail.local.example>") {
+			t.Errorf("%s bounce From:\n%s", name, m)
+		}
+		if d := e.verifyDKIM(t, m); len(d) != 2 || d[0] != "local.example" {
+			t.Errorf("%s bounce signed by %v", name, d)
 		}
 	}
 }

@@ -18,6 +18,7 @@ package queue
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -636,7 +637,7 @@ func (r *Runner) bounce(ctx context.Context, env delivery.QueueEnvelope, all []r
 	if kind == dsnFailed && strings.EqualFold(env.DSN.Ret, "FULL") {
 		in.full = r.wholeMessage(ctx, env.ID)
 	}
-	dsn := buildDSN(in)
+	dsn := r.signReport(ctx, buildDSN(in))
 	a, err := delivery.ParseAddress(env.From)
 	if err != nil {
 		return fmt.Errorf("bounce to %q: %w", env.From, err)
@@ -665,6 +666,29 @@ func (r *Runner) bounce(ctx context.Context, env delivery.QueueEnvelope, all []r
 	slices.Sort(names)
 	r.log.Info("sender notified", "queue_id", env.ID, "to", env.From, "kind", string(kind), "recipients", names)
 	return nil
+}
+
+// signReport signs a report as it comes from MAILER-DAEMON@ our
+// hostname: with the DKIM keys of the hostname's domain, or of the
+// nearest parent domain that has keys (mail.example.com → example.com),
+// which aligns with the From domain under relaxed DMARC alignment.
+func (r *Runner) signReport(ctx context.Context, report []byte) []byte {
+	if r.opts.DKIM == nil {
+		return report
+	}
+	for d := strings.ToLower(strings.TrimSuffix(r.opts.Hostname, ".")); strings.Contains(d, "."); _, d, _ = strings.Cut(d, ".") {
+		keys, err := r.opts.DKIM.Keys(d)
+		if err != nil || len(keys) == 0 {
+			continue
+		}
+		sig, err := r.opts.DKIM.Sign(ctx, d, bytes.NewReader(report))
+		if err != nil {
+			r.log.Error("report not signed", "domain", d, "err", err)
+			return report
+		}
+		return append(sig, report...)
+	}
+	return report
 }
 
 // maxReturned is the largest message a RET=FULL report returns whole;
