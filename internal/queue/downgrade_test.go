@@ -269,7 +269,6 @@ func TestEightBitDowngradedAndSignedForOldServer(t *testing.T) {
 	}
 }
 
-
 // verifyDKIM checks the DKIM signatures of msg against the keys of
 // local.example and returns the domains of the valid ones; a broken
 // signature fails the test.
