@@ -52,7 +52,7 @@ func (s *services) smtpState() (*smtpShared, error) {
 	s.smtp = &smtpShared{
 		queue:     q,
 		rate:      smtpd.NewRateLimiter(s.cfg.SMTP.MaxMessagesPerHour, s.cfg.SMTP.MaxMessagesPerDay),
-		deliverer: &delivery.Deliverer{Store: s.store, Queue: runner.Notify(q), Log: s.log.With("service", "delivery")},
+		deliverer: &delivery.Deliverer{Store: s.store, Queue: runner.Notify(q), Log: s.log.With("service", "delivery"), Delivered: runner.Delivered},
 		resolver:  resolver,
 		spool:     spool,
 		runner:    runner,

@@ -1,12 +1,14 @@
 package delivery
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -26,6 +28,10 @@ type Deliverer struct {
 	Queue Queue
 	// Log gets one line per stored copy; nil means slog.Default().
 	Log *slog.Logger
+	// Delivered, when set, is called with the local recipients that
+	// were stored and asked for a success notice (DSN NOTIFY=SUCCESS),
+	// and the message's header when it can still be read.
+	Delivered func(ctx context.Context, m *Message, rcpts []string, header []byte)
 }
 
 // LocalTarget is one local account that gets a copy.
@@ -179,9 +185,13 @@ func (d *Deliverer) Deliver(ctx context.Context, m *Message, c Content) error {
 	stored := remoteErr == nil && len(m.Remote) > 0
 	var failed []LocalTarget
 	var failErrs []error
+	var notify []string
 	for i, err := range errs {
 		if err == nil {
 			stored = true
+			if m.From != "" && m.DSN.Wants(m.Local[i].Rcpt, "SUCCESS") && !slices.Contains(notify, m.Local[i].Rcpt) {
+				notify = append(notify, m.Local[i].Rcpt)
+			}
 			continue
 		}
 		failed = append(failed, m.Local[i])
@@ -189,6 +199,13 @@ func (d *Deliverer) Deliver(ctx context.Context, m *Message, c Content) error {
 	}
 	if remoteErr != nil {
 		failErrs = append(failErrs, remoteErr)
+	}
+	if len(notify) > 0 && d.Delivered != nil {
+		var header []byte
+		if _, stream := c.(Stream); !stream {
+			header = readHeader(c.NewReader())
+		}
+		d.Delivered(ctx, m, notify, header)
 	}
 	if len(failErrs) == 0 {
 		return nil
@@ -236,4 +253,20 @@ func localPrefix(from, rcpt string, trace []byte) []byte {
 	b.WriteString("\r\n")
 	b.Write(trace)
 	return b.Bytes()
+}
+
+// readHeader reads a message's header (at most 64 KiB), for reports.
+func readHeader(r io.Reader) []byte {
+	br := bufio.NewReader(io.LimitReader(r, 64<<10))
+	var out []byte
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			return out
+		}
+		out = append(out, line...)
+		if err != nil {
+			return out
+		}
+	}
 }

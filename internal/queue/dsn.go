@@ -27,6 +27,8 @@ const (
 	dsnDelayed dsnKind = "delayed"
 	// dsnRelayed: delivered to a server that reports no further.
 	dsnRelayed dsnKind = "relayed"
+	// dsnDelivered: stored in a local mailbox.
+	dsnDelivered dsnKind = "delivered"
 )
 
 // notify is the NOTIFY keyword that asks for the kind.
@@ -34,7 +36,7 @@ func (k dsnKind) notify() string {
 	switch k {
 	case dsnDelayed:
 		return "DELAY"
-	case dsnRelayed:
+	case dsnRelayed, dsnDelivered:
 		return "SUCCESS"
 	}
 	return "FAILURE"
@@ -68,6 +70,8 @@ func buildDSN(in dsnInput) []byte {
 		subjectEN, subjectRU = "Delivery delayed, still trying", "Доставка письма задерживается"
 	case dsnRelayed:
 		subjectEN, subjectRU = "Delivery report: relayed", "Отчёт о доставке: письмо передано"
+	case dsnDelivered:
+		subjectEN, subjectRU = "Delivery report: delivered", "Отчёт о доставке: письмо доставлено"
 	}
 	fmt.Fprintf(&b, "From: %s <MAILER-DAEMON@%s>\r\n", mime.QEncoding.Encode("utf-8", "Mail Delivery System"), in.hostname)
 	fmt.Fprintf(&b, "To: <%s>\r\n", in.env.From)
@@ -88,6 +92,9 @@ func buildDSN(in dsnInput) []byte {
 	case dsnRelayed:
 		h.WriteString("As you asked, a report on your message: it was handed over to the mail\nservers of the recipients below. They do not send delivery reports, so\nthis is the last news of it.\n\n")
 		reasonEN, reasonRU = "Status", "Состояние"
+	case dsnDelivered:
+		h.WriteString("As you asked, a report on your message: it was delivered to the mailboxes\nof the recipients below.\n\n")
+		reasonEN, reasonRU = "Status", "Состояние"
 	default:
 		h.WriteString("Your message could not be delivered to the recipients below.\n\n")
 	}
@@ -101,6 +108,8 @@ func buildDSN(in dsnInput) []byte {
 			in.retryUntil.UTC().Format("2006-01-02 15:04 MST"))
 	case dsnRelayed:
 		h.WriteString("Вы просили сообщить о доставке письма: оно передано почтовым серверам\nуказанных ниже получателей. Эти серверы не присылают отчётов о доставке,\nпоэтому других известий о письме не будет.\n\n")
+	case dsnDelivered:
+		h.WriteString("Вы просили сообщить о доставке письма: оно доставлено в почтовые ящики\nуказанных ниже получателей.\n\n")
 	default:
 		h.WriteString("Ваше письмо не удалось доставить указанным ниже получателям.\n\n")
 	}
@@ -128,7 +137,7 @@ func buildDSN(in dsnInput) []byte {
 	fmt.Fprintf(&b, "Arrival-Date: %s\r\n", in.env.Created.Format(time.RFC1123Z))
 	for _, r := range in.rcpts {
 		action, status := string(in.kind), r.f.status
-		class := map[dsnKind]string{dsnFailed: "5", dsnDelayed: "4", dsnRelayed: "2"}[in.kind]
+		class := map[dsnKind]string{dsnFailed: "5", dsnDelayed: "4", dsnRelayed: "2", dsnDelivered: "2"}[in.kind]
 		if status == "" {
 			status = class + ".0.0"
 		}
@@ -143,7 +152,7 @@ func buildDSN(in dsnInput) []byte {
 			fmt.Fprintf(&b, "Remote-MTA: dns; %s\r\n", r.f.remote)
 		}
 		diag := r.f.diag
-		if diag == "" && in.kind != dsnRelayed {
+		if diag == "" && in.kind != dsnRelayed && in.kind != dsnDelivered {
 			diag = r.f.reason.en
 		}
 		if diag != "" {

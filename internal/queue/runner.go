@@ -615,6 +615,26 @@ func (r *Runner) originalHeader(ctx context.Context, id string) []byte {
 // from the null sender (a bounce itself) is never reported on, nor are
 // recipients whose NOTIFY did not ask for this kind of report.
 func (r *Runner) bounce(ctx context.Context, env delivery.QueueEnvelope, all []rcptFailure, kind dsnKind) error {
+	return r.report(ctx, env, all, kind, r.originalHeader(ctx, env.ID))
+}
+
+// Delivered sends the success notices (DSN NOTIFY=SUCCESS, action
+// "delivered") for the local recipients of m that were stored; it fits
+// delivery.Deliverer.Delivered.
+func (r *Runner) Delivered(ctx context.Context, m *delivery.Message, rcpts []string, header []byte) {
+	env := delivery.QueueEnvelope{ID: m.ID, From: m.From, DSN: m.DSN, Created: time.Now()}
+	var done []rcptFailure
+	for _, rc := range rcpts {
+		done = append(done, rcptFailure{rcpt: rc, f: &failure{status: "2.0.0",
+			reason: reasonf("delivered to the mailbox", "доставлено в почтовый ящик")}})
+	}
+	if err := r.report(ctx, env, done, dsnDelivered, header); err != nil {
+		r.log.Error("success notice not sent", "id", m.ID, "err", err)
+	}
+}
+
+// report sends a report of kind about the recipients to the sender.
+func (r *Runner) report(ctx context.Context, env delivery.QueueEnvelope, all []rcptFailure, kind dsnKind, header []byte) error {
 	if env.From == "" {
 		r.log.Info("not bouncing a message from the null sender", "queue_id", env.ID)
 		return nil
@@ -631,7 +651,7 @@ func (r *Runner) bounce(ctx context.Context, env delivery.QueueEnvelope, all []r
 	}
 	in := dsnInput{
 		hostname: r.opts.Hostname, env: env, rcpts: rcpts, kind: kind,
-		header: r.originalHeader(ctx, env.ID), now: time.Now(),
+		header: header, now: time.Now(),
 		retryUntil: env.Created.Add(r.opts.MaxAge),
 	}
 	if kind == dsnFailed && strings.EqualFold(env.DSN.Ret, "FULL") {

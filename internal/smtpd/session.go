@@ -349,6 +349,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	ss.mu.Lock()
 	m.AddLocal(rcpt.Address, accounts)
+	m.DSN.SetRcpt(rcpt.Address, rcptDSN(opts))
 	ss.rcpts++
 	ss.mu.Unlock()
 	return nil
