@@ -10,6 +10,7 @@ import (
 	"mime/quotedprintable"
 	"net/textproto"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxMIMEDepth bounds the nesting of multiparts and attached messages.
@@ -26,10 +27,13 @@ var errUTF8Header = errors.New("the header has 8-bit (UTF-8) text, which needs S
 // byte for byte. It fails when the message cannot be converted: 8-bit
 // bytes in a header or in a part already declared as encoded.
 func downgrade7bit(msg []byte) ([]byte, error) {
-	return downgradeEntity(msg, 0)
+	return downgradeEntity(msg, 0, true)
 }
 
-func downgradeEntity(data []byte, depth int) ([]byte, error) {
+// downgradeEntity converts one entity; message is set for a whole
+// message (the top, or an attached message/rfc822) rather than a body
+// part.
+func downgradeEntity(data []byte, depth int, message bool) ([]byte, error) {
 	if depth > maxMIMEDepth {
 		return nil, errors.New("MIME nesting too deep")
 	}
@@ -51,6 +55,14 @@ func downgradeEntity(data []byte, depth int) ([]byte, error) {
 	if err != nil {
 		mt = "text/plain" // RFC 2045 §5.2: the default
 	}
+	if message && h.Get("Mime-Version") == "" {
+		// Plain 8-bit mail without MIME: it becomes MIME, its text
+		// taken as UTF-8 when it is that.
+		head = append(head[:len(head):len(head)], "MIME-Version: 1.0\r\n"...) // a copy: head shares data
+		if h.Get("Content-Type") == "" && utf8.Valid(body) {
+			head = append(head, "Content-Type: text/plain; charset=utf-8\r\n"...)
+		}
+	}
 	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
 	switch {
 	case strings.HasPrefix(mt, "multipart/"):
@@ -64,7 +76,7 @@ func downgradeEntity(data []byte, depth int) ([]byte, error) {
 		}
 		return join(setCTE(head, cte, "7bit"), nb), nil
 	case mt == "message/rfc822":
-		nb, err := downgradeEntity(body, depth+1)
+		nb, err := downgradeEntity(body, depth+1, true)
 		if err != nil {
 			return nil, err
 		}
@@ -117,7 +129,7 @@ func downgradeMultipart(body []byte, boundary string, depth int) ([]byte, error)
 		}
 		// The CRLF before a delimiter belongs to the delimiter.
 		p := bytes.TrimSuffix(part, []byte("\r\n"))
-		np, err := downgradeEntity(p, depth+1)
+		np, err := downgradeEntity(p, depth+1, false)
 		if err != nil {
 			return err
 		}

@@ -109,6 +109,14 @@ func TestDowngrade7bit(t *testing.T) {
 			t.Errorf("lost %q:\n%s", keep, out)
 		}
 	}
+	// Plain 8-bit mail without MIME becomes MIME.
+	out, err = downgrade7bit([]byte("Subject: x\r\n\r\nПривет\r\n"))
+	if err != nil || has8bit(out) || !bytes.Contains(out, []byte("MIME-Version: 1.0\r\n")) || !bytes.Contains(out, []byte("charset=utf-8")) {
+		t.Errorf("non-MIME message: %v\n%s", err, out)
+	}
+	if texts := leafTexts(t, out); len(texts) != 1 || texts[0] != "Привет\r\n" {
+		t.Errorf("non-MIME message decodes to %q", texts)
+	}
 	// 7-bit messages are left alone.
 	plain := "Subject: x\r\n\r\nplain\r\n"
 	if out, err := downgrade7bit([]byte(plain)); err != nil || string(out) != plain {
