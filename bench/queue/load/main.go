@@ -25,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/smtp"
 	"os"
 	"path/filepath"
@@ -120,7 +121,9 @@ func run(args []string, out io.Writer) error {
 		}
 	}
 	if *user != "" {
-		if err := c.Auth(smtp.PlainAuth("", *user, *pass, *serverName)); err != nil {
+		// net/smtp checks the name against the one it dialled.
+		host, _, _ := net.SplitHostPort(*addr)
+		if err := c.Auth(smtp.PlainAuth("", *user, *pass, host)); err != nil {
 			return fmt.Errorf("AUTH: %w", err)
 		}
 	}
