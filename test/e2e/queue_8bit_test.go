@@ -25,7 +25,10 @@ func TestQueue8BitToPostfixWithout8BITMIME(t *testing.T) {
 	a.Pochta(t, "domain", "add", "a.example")
 	a.AddUser(t, "alice@a.example", "alice-secret-1")
 	zone := a.Pochta(t, "domain", "dns", "a.example")
+	// Date and Message-ID are there: Postfix would add them for a
+	// loopback client, and that alone would break the signatures.
 	msg := "From: alice@a.example\r\nTo: user@pf.example\r\nSubject: 8bit\r\nMIME-Version: 1.0\r\n" +
+		"Date: " + time.Now().Format(time.RFC1123Z) + "\r\nMessage-ID: <8bit." + fmt.Sprint(time.Now().UnixNano()) + "@a.example>\r\n" +
 		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nПривет, Postfix = 7 бит.\r\n"
 	c := loginSubmission(t, a, "alice@a.example", "alice-secret-1")
 	c.expect("MAIL FROM:<alice@a.example> BODY=8BITMIME", "250")
