@@ -204,7 +204,7 @@ ratio_table() {
 start_pochta
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -r); $(date -u +%Y-%m-%d)"
 
-if [ "$what" != pop3 ]; then
+if [ "$what" = smtp ] || [ "$what" = all ]; then
 	echo "== SMTP: 10 KB messages, STARTTLS, accepted and durably stored (DURATION=$DURATION per run)"
 	setup_postfix
 	# The two servers take turns at each level, so that a change in the
@@ -292,7 +292,7 @@ CFG
 	echo "dovecot did not start" >&2; cat "$W/dovecot.log" >&2; exit 1
 }
 
-if [ "$what" != smtp ]; then
+if [ "$what" = pop3 ] || [ "$what" = all ]; then
 	echo "== POP3 over TLS (pop3s): logins/s and RETR MB/s, 1 and 10 sessions (POP3_DURATION=$POP3_DURATION per run)"
 	echo "   seeding 10 mailboxes of 20 x 10 KB + 5 x 1 MB into pochta and into Maildirs"
 	stop_pochta
@@ -381,7 +381,6 @@ CFG
 if [ "$what" = queue ] || [ "$what" = all ]; then
 	echo "== Relay A -> B: 10 KB messages over one connection to A, until B stored every copy"
 	echo "   ($QUEUE_MSGS messages with 1 recipient, $QUEUE_MSGS100 with 100)"
-	QA_SUB=$(freeport) QB_SMTP=$(freeport) XA_SMTP=$(freeport) XB_SMTP=$(freeport)
 	relay_conf() { # name hostname smtp-address submission-address extra
 		cat >"$W/$1.toml" <<CFG
 hostname = "$2"
@@ -406,19 +405,26 @@ CFG
 	}
 	# B: r0..r99@b.example. A: bench@a.example, b.example routed to B,
 	# as in bench/queue. Each DKIM-signs (A) and checks (B).
-	relay_conf qb mail.b.example "127.0.0.1:$QB_SMTP" "" ""
-	relay_conf qa mail.a.example "" "127.0.0.1:$QA_SUB" \
-		"$(printf '[queue]\nconcurrency = 20\nconcurrency_per_domain = 10\n[queue.routes]\n"b.example" = "127.0.0.1:%s"\n' "$QB_SMTP")"
+	# Ports are taken just before each server starts (adding 100 users
+	# takes a while, and other programs take ports meanwhile).
+	relay_conf qb mail.b.example "" "" ""
+	relay_conf qa mail.a.example "" "" ""
 	"$W/pochta" domain add b.example --config "$W/qb.toml" >/dev/null
 	for i in $(seq 0 99); do echo "$PASS" | "$W/pochta" user add "r$i@b.example" --password-stdin --config "$W/qb.toml" >/dev/null; done
 	"$W/pochta" domain add a.example --config "$W/qa.toml" >/dev/null
 	echo "$PASS" | "$W/pochta" user add bench@a.example --password-stdin --config "$W/qa.toml" >/dev/null
+	QB_SMTP=$(freeport)
+	relay_conf qb mail.b.example "127.0.0.1:$QB_SMTP" "" ""
 	relay_pochta qb
+	QA_SUB=$(freeport)
+	relay_conf qa mail.a.example "" "127.0.0.1:$QA_SUB" \
+		"$(printf '[queue]\nconcurrency = 20\nconcurrency_per_domain = 10\n[queue.routes]\n"b.example" = "127.0.0.1:%s"\n' "$QB_SMTP")"
 	relay_pochta qa
 	# Postfix B delivers r0..r99@b.example to Maildirs; Postfix A relays
 	# b.example to B (opportunistic STARTTLS, like pochta).
 	: >"$W/vmailbox-b"
 	for i in $(seq 0 99); do echo "r$i@b.example r$i/" >>"$W/vmailbox-b"; done
+	XB_SMTP=$(freeport)
 	relay_postfix postfix-b "$XB_SMTP" "virtual_mailbox_domains = b.example
 virtual_mailbox_base = $W/postfix-b-mail
 virtual_mailbox_maps = texthash:$W/vmailbox-b
@@ -426,6 +432,7 @@ virtual_uid_maps = static:$(id -u nobody)
 virtual_gid_maps = static:$(id -g nobody)
 virtual_minimum_uid = 100"
 	echo "b.example smtp:[127.0.0.1]:$XB_SMTP" >"$W/transport-a"
+	XA_SMTP=$(freeport)
 	relay_postfix postfix-a "$XA_SMTP" "transport_maps = texthash:$W/transport-a
 default_destination_recipient_limit = 1000
 default_destination_concurrency_limit = 10"
