@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Runs pochta side by side with Postfix (SMTP) and Dovecot (POP3) on this
-# machine and prints the figures and the pochta/other ratio for each.
+# Runs pochta side by side with Postfix (SMTP, relaying) and Dovecot (POP3)
+# on this machine and prints the figures and the pochta/other ratio for
+# each.
 #
-#   scripts/bench.sh [smtp|pop3|all]      (default all)
+#   scripts/bench.sh [smtp|pop3|queue|all]      (default all)
 #
 # Environment: DURATION (per SMTP run, default 10s), POP3_DURATION (per
 # POP3 run, default 5s), DOVECOT_SCHEME (Dovecot's password scheme,
-# default ARGON2ID like pochta's; CRYPT is Dovecot's own default), KEEP=1
-# keeps the temporary folder.
+# default ARGON2ID like pochta's; CRYPT is Dovecot's own default),
+# QUEUE_MSGS (messages with 1 recipient in the relay run, default 300),
+# QUEUE_MSGS100 (messages with 100 recipients, default 20), KEEP=1 keeps
+# the temporary folder.
 #
 # Everything runs from a temporary folder on loopback ports: pochta built
 # from cmd/pochta with its own data folder; a private Postfix instance
@@ -20,10 +23,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
-case $what in smtp | pop3 | all) ;; *) echo "usage: $0 [smtp|pop3|all]" >&2; exit 2 ;; esac
+case $what in smtp | pop3 | queue | all) ;; *) echo "usage: $0 [smtp|pop3|queue|all]" >&2; exit 2 ;; esac
 DURATION=${DURATION:-10s}
 POP3_DURATION=${POP3_DURATION:-5s}
 DOVECOT_SCHEME=${DOVECOT_SCHEME:-ARGON2ID}
+QUEUE_MSGS=${QUEUE_MSGS:-300}
+QUEUE_MSGS100=${QUEUE_MSGS100:-20}
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "bench.sh must run as root (Postfix and Dovecot start as root and drop privileges)" >&2
@@ -45,10 +50,13 @@ fi
 W=$(mktemp -d /tmp/pochta-bench.XXXXXX)
 chmod 755 "$W"
 pochta_pid=
+relay_pids=()
 cleanup() {
 	set +e
 	[ -n "$pochta_pid" ] && kill "$pochta_pid" 2>/dev/null && wait "$pochta_pid" 2>/dev/null
+	for p in "${relay_pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	[ -f "$W/postfix/main.cf" ] && postfix -c "$W/postfix" stop >/dev/null 2>&1
+	for d in "$W/postfix-a" "$W/postfix-b"; do [ -f "$d/main.cf" ] && postfix -c "$d" stop >/dev/null 2>&1; done
 	[ -f "$W/dovecot/dovecot.conf" ] && doveadm -c "$W/dovecot/dovecot.conf" stop >/dev/null 2>&1
 	sleep 0.5
 	if [ "${KEEP:-}" = 1 ]; then echo "kept $W"; else rm -rf "$W"; fi
@@ -61,6 +69,7 @@ echo "== build"
 go build -o "$W/pochta" ./cmd/pochta
 go build -o "$W/smtpbench" ./bench/smtp
 go build -o "$W/pop3bench" ./bench/pop3/load
+go build -o "$W/queueload" ./bench/queue/load
 
 PASS="bench-password-1"
 P_SUB=$(freeport) P_POP3S=$(freeport) X_SMTP=$(freeport) D_POP3S=$(freeport)
@@ -181,7 +190,7 @@ ratio_table() {
 				split($i, kv, "=")
 				if (kv[1] == "label") label = kv[2]
 				else if (kv[1] == "rate") val = kv[2]
-				else if (kv[1] == "conns" || kv[1] == "sessions" || kv[1] == "test" || kv[1] == "size") key = key " " $i
+				else if (kv[1] == "conns" || kv[1] == "sessions" || kv[1] == "test" || kv[1] == "size" || kv[1] == "rcpts") key = key " " $i
 			}
 			if (file == 1) { p[key] = val; order[++n] = key } else { o[key] = val; other = label }
 		}
@@ -198,7 +207,7 @@ ratio_table() {
 start_pochta
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -r); $(date -u +%Y-%m-%d)"
 
-if [ "$what" != pop3 ]; then
+if [ "$what" = smtp ] || [ "$what" = all ]; then
 	echo "== SMTP: 10 KB messages, STARTTLS, accepted and durably stored (DURATION=$DURATION per run)"
 	setup_postfix
 	# The two servers take turns at each level, so that a change in the
@@ -287,7 +296,7 @@ CFG
 	echo "dovecot did not start" >&2; cat "$W/dovecot.log" >&2; exit 1
 }
 
-if [ "$what" != smtp ]; then
+if [ "$what" = pop3 ] || [ "$what" = all ]; then
 	echo "== POP3 over TLS (pop3s): logins/s and RETR MB/s, 1 and 10 sessions (POP3_DURATION=$POP3_DURATION per run)"
 	echo "   seeding 10 mailboxes of 20 x 10 KB + 5 x 1 MB into pochta and into Maildirs"
 	stop_pochta
@@ -301,5 +310,147 @@ if [ "$what" != smtp ]; then
 	ratio_table <(grep 'test=login' "$W/pop3-pochta.txt") <(grep 'test=login' "$W/pop3-dovecot.txt") "logins/s"
 	echo "RETR throughput:"
 	ratio_table <(grep 'test=retr' "$W/pop3-pochta.txt") <(grep 'test=retr' "$W/pop3-dovecot.txt") "MB/s"
+	echo
+fi
+
+# relay_pochta NAME PORTS... starts a pochta instance for the relay run
+# from $W/NAME.toml, logging to $W/NAME.log.
+relay_pochta() {
+	local name=$1
+	"$W/pochta" serve --config "$W/$name.toml" 2>>"$W/$name.log" &
+	relay_pids+=($!)
+	for _ in $(seq 1 300); do
+		grep -q 'msg="pochta serving"' "$W/$name.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "pochta $name did not start:" >&2; cat "$W/$name.log" >&2; exit 1
+}
+
+# relay_postfix NAME PORT MAIN_CF_EXTRA starts a private Postfix in $W/NAME
+# (the same base settings as setup_postfix, its own queue and port).
+relay_postfix() {
+	local name=$1 port=$2 extra=$3 d="$W/$1"
+	mkdir -p "$d" "$W/$name-queue" "$W/$name-data" "$W/$name-mail"
+	chown postfix "$W/$name-data"
+	chown -R nobody:nogroup "$W/$name-mail"
+	cp "$W/qa-data/tls/selfsigned.crt" "$d/cert.pem"; cp "$W/qa-data/tls/selfsigned.key" "$d/key.pem"; chmod 600 "$d/key.pem"
+	cat >"$d/main.cf" <<CFG
+compatibility_level = 3.6
+config_directory = $d
+queue_directory = $W/$name-queue
+data_directory = $W/$name-data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = $name.localhost
+mydomain = localhost
+myorigin = localhost
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = permit_mynetworks, reject
+disable_dns_lookups = yes
+smtp_dns_support_level = disabled
+smtp_host_lookup = native
+maillog_file = $W/$name.log
+maillog_file_prefixes = $W
+smtpd_tls_cert_file = $d/cert.pem
+smtpd_tls_key_file = $d/key.pem
+smtpd_tls_security_level = may
+smtp_tls_security_level = may
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_client_message_rate_limit = 0
+smtpd_recipient_limit = 1000
+default_process_limit = 200
+local_recipient_maps =
+biff = no
+$extra
+CFG
+	awk -v port="$port" '
+		/^#/ || NF < 8 { print; next }
+		$1 == "smtp" && $2 == "inet" { $1 = "127.0.0.1:" port }
+		{ if ($5 == "y" || $5 == "-") $5 = "n"; print }
+	' /usr/share/postfix/master.cf.dist >"$d/master.cf"
+	script -qec "postfix -c '$d' check" "$W/$name-check.log" >/dev/null 2>&1 || { cat "$W/$name-check.log" >&2; exit 1; }
+	script -qec "postfix -c '$d' start" "$W/$name-start.log" >/dev/null 2>&1 || { cat "$W/$name-start.log" "$W/$name.log" >&2; exit 1; }
+	for _ in $(seq 1 100); do
+		python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$port),1)" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "postfix $name did not start" >&2; cat "$W/$name-check.log" "$W/$name.log" >&2; exit 1
+}
+
+if [ "$what" = queue ] || [ "$what" = all ]; then
+	echo "== Relay A -> B: 10 KB messages over one connection to A, until B stored every copy"
+	echo "   ($QUEUE_MSGS messages with 1 recipient, $QUEUE_MSGS100 with 100)"
+	relay_conf() { # name hostname smtp-address submission-address extra
+		cat >"$W/$1.toml" <<CFG
+hostname = "$2"
+data_dir = "$W/$1-data"
+[listen]
+smtp = "$3"
+submission = "$4"
+submissions = ""
+pop3 = ""
+pop3s = ""
+imap = ""
+imaps = ""
+http = ""
+[smtp]
+max_recipients = 1000
+[auth]
+failed_login_delay = "0s"
+[dns]
+resolver = "127.0.0.1:1"
+$5
+CFG
+	}
+	# B: r0..r99@b.example. A: bench@a.example, b.example routed to B,
+	# as in bench/queue. Each DKIM-signs (A) and checks (B).
+	# Ports are taken just before each server starts (adding 100 users
+	# takes a while, and other programs take ports meanwhile).
+	relay_conf qb mail.b.example "" "" ""
+	relay_conf qa mail.a.example "" "" ""
+	"$W/pochta" domain add b.example --config "$W/qb.toml" >/dev/null
+	for i in $(seq 0 99); do echo "$PASS" | "$W/pochta" user add "r$i@b.example" --password-stdin --config "$W/qb.toml" >/dev/null; done
+	"$W/pochta" domain add a.example --config "$W/qa.toml" >/dev/null
+	echo "$PASS" | "$W/pochta" user add bench@a.example --password-stdin --config "$W/qa.toml" >/dev/null
+	QB_SMTP=$(freeport)
+	relay_conf qb mail.b.example "127.0.0.1:$QB_SMTP" "" ""
+	relay_pochta qb
+	QA_SUB=$(freeport)
+	relay_conf qa mail.a.example "" "127.0.0.1:$QA_SUB" \
+		"$(printf '[queue]\nconcurrency = 20\nconcurrency_per_domain = 10\n[queue.routes]\n"b.example" = "127.0.0.1:%s"\n' "$QB_SMTP")"
+	relay_pochta qa
+	# Postfix B delivers r0..r99@b.example to Maildirs; Postfix A relays
+	# b.example to B (opportunistic STARTTLS, like pochta).
+	: >"$W/vmailbox-b"
+	for i in $(seq 0 99); do echo "r$i@b.example r$i/" >>"$W/vmailbox-b"; done
+	XB_SMTP=$(freeport)
+	relay_postfix postfix-b "$XB_SMTP" "virtual_mailbox_domains = b.example
+virtual_mailbox_base = $W/postfix-b-mail
+virtual_mailbox_maps = texthash:$W/vmailbox-b
+virtual_uid_maps = static:$(id -u nobody)
+virtual_gid_maps = static:$(id -g nobody)
+virtual_minimum_uid = 100"
+	echo "b.example smtp:[127.0.0.1]:$XB_SMTP" >"$W/transport-a"
+	XA_SMTP=$(freeport)
+	relay_postfix postfix-a "$XA_SMTP" "transport_maps = texthash:$W/transport-a
+default_destination_recipient_limit = 1000
+default_destination_concurrency_limit = 10"
+	QCERT="$W/qa-data/tls/selfsigned.crt"
+	for r in 1 100; do
+		n=$QUEUE_MSGS; [ "$r" = 100 ] && n=$QUEUE_MSGS100
+		"$W/queueload" -label pochta -addr "127.0.0.1:$QA_SUB" -starttls -ca "$QCERT" -servername mail.a.example \
+			-user bench@a.example -pass "$PASS" -from bench@a.example -domain b.example -rcpts "$r" -n "$n" \
+			-log "$W/qb.log" -match "msg=delivered service=delivery" | tee -a "$W/queue-pochta.txt"
+		"$W/queueload" -label postfix -addr "127.0.0.1:$XA_SMTP" -starttls -ca "$QCERT" -servername mail.a.example \
+			-from bench@a.example -domain b.example -rcpts "$r" -n "$n" \
+			-maildirs "$W/postfix-b-mail/r*/new" | tee -a "$W/queue-postfix.txt"
+	done
+	echo
+	ratio_table "$W/queue-pochta.txt" "$W/queue-postfix.txt" "messages/s"
 	echo
 fi

@@ -253,6 +253,17 @@ func domainDNS(e *env) error {
 			func() error { return add("autoconfig."+d.Name, "CNAME", host+".", "Thunderbird autoconfig") },
 			func() error { return add("autodiscover."+d.Name, "CNAME", host+".", "Outlook autodiscover") },
 		)
+		if mode := cfg.Queue.MTASTSPolicy; mode != "" {
+			p := msgauth.OwnSTSPolicy(mode, host)
+			steps = append(steps,
+				func() error {
+					return add("_mta-sts."+d.Name, "TXT", txt(msgauth.STSRecord(p.ID())), "MTA-STS ("+mode+"): the id changes with the policy")
+				},
+				func() error {
+					return add("mta-sts."+d.Name, "CNAME", host+".", "MTA-STS: the web listener serves the policy; the certificate must name mta-sts."+d.Name)
+				},
+			)
+		}
 		for _, s := range steps {
 			if err := s(); err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/msgauth"
 )
 
 func TestDomainAddMakesDKIMKeysAndDNSRecords(t *testing.T) {
@@ -49,6 +50,29 @@ func TestDomainAddMakesDKIMKeysAndDNSRecords(t *testing.T) {
 	for _, want := range []string{"k=ed25519", "k=rsa", "v=spf1", "_dmarc.a.example", "_submission._tcp.a.example", "mail.example.org."} {
 		if !strings.Contains(out, want) {
 			t.Errorf("domain dns lacks %q", want)
+		}
+	}
+}
+
+func TestDomainDNSPrintsMTASTS(t *testing.T) {
+	dir := newConfigDir(t)
+	f, err := os.OpenFile(filepath.Join(dir, "pochta.toml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("[queue]\nmta_sts_policy = \"enforce\"\n")
+	f.Close()
+	if code, _, errOut := pochta(t, dir, "", "domain", "add", "a.example"); code != 0 {
+		t.Fatalf("domain add: %d %s", code, errOut)
+	}
+	code, out, errOut := pochta(t, dir, "", "domain", "dns", "a.example")
+	if code != 0 {
+		t.Fatalf("domain dns: %d %s", code, errOut)
+	}
+	want := msgauth.STSRecord(msgauth.OwnSTSPolicy("enforce", "mail.example.org").ID())
+	for _, w := range []string{"_mta-sts.a.example.\t3600\tIN\tTXT\t\"" + want + "\"", "mta-sts.a.example.\t3600\tIN\tCNAME\tmail.example.org."} {
+		if !strings.Contains(out, w) {
+			t.Errorf("domain dns lacks %q:\n%s", w, out)
 		}
 	}
 }

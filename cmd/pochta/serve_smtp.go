@@ -55,7 +55,7 @@ func (s *services) smtpState() (*smtpShared, error) {
 	s.smtp = &smtpShared{
 		queue:     q,
 		rate:      smtpd.NewRateLimiter(s.cfg.SMTP.MaxMessagesPerHour, s.cfg.SMTP.MaxMessagesPerDay),
-		deliverer: &delivery.Deliverer{Store: s.store, Queue: runner.Notify(q), Log: s.log.With("service", "delivery"), SpoolDir: spool},
+		deliverer: &delivery.Deliverer{Store: s.store, Queue: runner.Notify(q), Log: s.log.With("service", "delivery"), SpoolDir: spool, Delivered: runner.Delivered},
 		resolver:  resolver,
 		spool:     spool,
 		runner:    runner,

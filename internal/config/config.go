@@ -421,6 +421,7 @@ func Default() *Config {
 			Concurrency:          20,
 			ConcurrencyPerDomain: 4,
 			ConnectTimeout:       Duration(30 * time.Second),
+			MTASTS:               true,
 		},
 	}
 }

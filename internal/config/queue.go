@@ -41,6 +41,17 @@ type QueueConfig struct {
 	// ConnectTimeout bounds connecting to a remote server and its
 	// greeting. At least 1s. Default "30s".
 	ConnectTimeout Duration `toml:"connect_timeout"`
+
+	// MTASTS enforces the MTA-STS policies (RFC 8461) of the domains
+	// mail is sent to: their MX hosts must match the policy and offer
+	// TLS with a valid certificate. Default true.
+	MTASTS bool `toml:"mta_sts"`
+
+	// MTASTSPolicy is the mode of the MTA-STS policy this server
+	// publishes for its own domains: "testing" or "enforce", served by
+	// the web listeners at https://mta-sts.<domain>/.well-known/mta-sts.txt
+	// and printed by `pochta domain dns`. Default "" (none published).
+	MTASTSPolicy string `toml:"mta_sts_policy"`
 }
 
 // Route is a fixed next hop for a destination domain.
@@ -141,4 +152,11 @@ type DNSConfig struct {
 	// system's resolvers (for tests, or a local validating resolver).
 	// Default "" (the system's).
 	Resolver string `toml:"resolver"`
+
+	// DNSSECResolver is "host:port" of a DNSSEC-validating resolver
+	// (for example a local unbound) whose answers' AD bit is trusted.
+	// When set, outgoing mail uses DANE (RFC 7672): an MX host with
+	// TLSA records gets mail only over TLS with a certificate that
+	// matches them. Default "" (no DANE).
+	DNSSECResolver string `toml:"dnssec_resolver"`
 }

@@ -119,9 +119,19 @@ func (c *Config) Validate() error {
 	if c.Queue.Concurrency >= 1 && c.Queue.ConcurrencyPerDomain > c.Queue.Concurrency {
 		v.add("queue.concurrency_per_domain", "%d is more than queue.concurrency (%d)", c.Queue.ConcurrencyPerDomain, c.Queue.Concurrency)
 	}
+	switch c.Queue.MTASTSPolicy {
+	case "", "testing", "enforce":
+	default:
+		v.add("queue.mta_sts_policy", "unknown mode %q: want \"testing\", \"enforce\" or \"\" (none)", c.Queue.MTASTSPolicy)
+	}
 	for _, name := range slices.Sorted(maps.Keys(c.Queue.Routes)) {
 		if err := checkRouteHost(c.Queue.Routes[name].Host); err != nil {
 			v.add("queue.routes", "route %q: %v", name, err)
+		}
+	}
+	if c.DNS.DNSSECResolver != "" {
+		if _, _, err := net.SplitHostPort(c.DNS.DNSSECResolver); err != nil {
+			v.add("dns.dnssec_resolver", "bad address %q: want \"host:port\", e.g. \"127.0.0.1:53\"", c.DNS.DNSSECResolver)
 		}
 	}
 	if c.DNS.Resolver != "" {

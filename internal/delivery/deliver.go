@@ -1,12 +1,14 @@
 package delivery
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -30,6 +32,10 @@ type Deliverer struct {
 	// be read more than once because its recipient forwards it;
 	// "" means os.TempDir().
 	SpoolDir string
+	// Delivered, when set, is called with the local recipients that
+	// were stored and asked for a success notice (DSN NOTIFY=SUCCESS),
+	// and the message's header when it can still be read.
+	Delivered func(ctx context.Context, m *Message, rcpts []string, header []byte)
 }
 
 // LocalTarget is one local account that gets a copy.
@@ -60,6 +66,9 @@ type Message struct {
 	// Junk delivers local copies to the Spam folder (a DMARC
 	// quarantine policy).
 	Junk bool
+	// DSN are the sender's delivery status notification requests for
+	// the remote recipients.
+	DSN DSN
 }
 
 // AddLocal adds the accounts of a recipient, skipping accounts that get a
@@ -198,7 +207,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *Message, c Content) error {
 	var remoteErr error
 	if len(m.Remote) > 0 {
 		body := io.MultiReader(bytes.NewReader(m.Trace), c.NewReader())
-		id, err := d.Queue.Enqueue(ctx, QueueEnvelope{From: m.From, To: m.Remote, UTF8: m.UTF8, AccountID: m.AccountID}, body)
+		id, err := d.Queue.Enqueue(ctx, QueueEnvelope{From: m.From, To: m.Remote, UTF8: m.UTF8, AccountID: m.AccountID, DSN: m.DSN}, body)
 		if err != nil {
 			remoteErr = fmt.Errorf("queue for %s: %w", strings.Join(m.Remote, ", "), err)
 		} else {
@@ -210,9 +219,13 @@ func (d *Deliverer) Deliver(ctx context.Context, m *Message, c Content) error {
 	stored := forwarded || (remoteErr == nil && len(m.Remote) > 0)
 	var failed []LocalTarget
 	var failErrs []error
+	var notify []string
 	for i, err := range errs {
 		if err == nil {
 			stored = true
+			if m.From != "" && m.DSN.Wants(m.Local[i].Rcpt, "SUCCESS") && !slices.Contains(notify, m.Local[i].Rcpt) {
+				notify = append(notify, m.Local[i].Rcpt)
+			}
 			continue
 		}
 		failed = append(failed, m.Local[i])
@@ -220,6 +233,13 @@ func (d *Deliverer) Deliver(ctx context.Context, m *Message, c Content) error {
 	}
 	if remoteErr != nil {
 		failErrs = append(failErrs, remoteErr)
+	}
+	if len(notify) > 0 && d.Delivered != nil {
+		var header []byte
+		if _, stream := c.(Stream); !stream {
+			header = readHeader(c.NewReader())
+		}
+		d.Delivered(ctx, m, notify, header)
 	}
 	if len(failErrs) == 0 {
 		return nil
@@ -239,13 +259,14 @@ func (d *Deliverer) Deliver(ctx context.Context, m *Message, c Content) error {
 		// The remote part could not be queued but local copies exist;
 		// try once more.
 		body := io.MultiReader(bytes.NewReader(m.Trace), c.NewReader())
-		if _, err := d.Queue.Enqueue(ctx, QueueEnvelope{From: m.From, To: m.Remote, UTF8: m.UTF8, AccountID: m.AccountID, LastError: remoteErr.Error()}, body); err != nil {
+		if _, err := d.Queue.Enqueue(ctx, QueueEnvelope{From: m.From, To: m.Remote, UTF8: m.UTF8, AccountID: m.AccountID, LastError: remoteErr.Error(), DSN: m.DSN}, body); err != nil {
 			return fmt.Errorf("deliver %s: some copies stored, the rest could not be queued: %w", m.ID, err)
 		}
 	}
 	for i, t := range failed {
 		body := io.MultiReader(bytes.NewReader(m.Trace), c.NewReader())
-		env := QueueEnvelope{From: m.From, To: []string{t.Rcpt}, Local: true, UTF8: m.UTF8, AccountID: m.AccountID, LastError: failErrs[i].Error()}
+		env := QueueEnvelope{From: m.From, To: []string{t.Rcpt}, Local: true, UTF8: m.UTF8, AccountID: m.AccountID, LastError: failErrs[i].Error(),
+			DSN: DSN{Ret: m.DSN.Ret, EnvID: m.DSN.EnvID}}
 		id, err := d.Queue.Enqueue(ctx, env, body)
 		if err != nil {
 			return fmt.Errorf("deliver %s: some copies stored, %s could not be queued: %w", m.ID, t.Rcpt, err)
@@ -266,4 +287,20 @@ func localPrefix(from, rcpt string, trace []byte) []byte {
 	b.WriteString("\r\n")
 	b.Write(trace)
 	return b.Bytes()
+}
+
+// readHeader reads a message's header (at most 64 KiB), for reports.
+func readHeader(r io.Reader) []byte {
+	br := bufio.NewReader(io.LimitReader(r, 64<<10))
+	var out []byte
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			return out
+		}
+		out = append(out, line...)
+		if err != nil {
+			return out
+		}
+	}
 }

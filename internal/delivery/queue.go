@@ -54,6 +54,58 @@ type QueueEnvelope struct {
 	DelayNotified bool `json:"delay_notified,omitempty"`
 	// RcptErrors holds the last failure per remaining recipient.
 	RcptErrors map[string]string `json:"rcpt_errors,omitempty"`
+	// DSN holds the delivery status notification requests of the
+	// submission (RFC 3461).
+	DSN DSN `json:"dsn,omitzero"`
+}
+
+// DSN are the delivery status notification requests of a message (RFC
+// 3461): what a report returns, the sender's envelope id, and per
+// recipient when to report and its original address.
+type DSN struct {
+	// Ret is "FULL" (return the whole message) or "HDRS" (only its
+	// header); "" leaves it to the server (the header).
+	Ret string `json:"ret,omitempty"`
+	// EnvID is the sender's ENVID, echoed in reports.
+	EnvID string `json:"envid,omitempty"`
+	// Rcpt holds the NOTIFY and ORCPT parameters by recipient address.
+	Rcpt map[string]RcptDSN `json:"rcpt,omitempty"`
+}
+
+// RcptDSN are the DSN parameters of one recipient.
+type RcptDSN struct {
+	// Notify is NEVER, or some of SUCCESS, FAILURE and DELAY; empty
+	// means the default (FAILURE and DELAY).
+	Notify []string `json:"notify,omitempty"`
+	// ORcpt is the original recipient as "type;address" (for example
+	// "rfc822;a@example.com"), decoded.
+	ORcpt string `json:"orcpt,omitempty"`
+}
+
+// Wants reports whether rcpt asked for a report of kind "SUCCESS",
+// "FAILURE" or "DELAY".
+func (d DSN) Wants(rcpt, kind string) bool {
+	n := d.Rcpt[rcpt].Notify
+	if len(n) == 0 {
+		return kind != "SUCCESS"
+	}
+	for _, k := range n {
+		if strings.EqualFold(k, kind) {
+			return true
+		}
+	}
+	return false
+}
+
+// SetRcpt records the DSN parameters of rcpt, if it has any.
+func (d *DSN) SetRcpt(rcpt string, p RcptDSN) {
+	if len(p.Notify) == 0 && p.ORcpt == "" {
+		return
+	}
+	if d.Rcpt == nil {
+		d.Rcpt = map[string]RcptDSN{}
+	}
+	d.Rcpt[rcpt] = p
 }
 
 // Queue is the durable outbound queue. Enqueue is all the SMTP server

@@ -150,3 +150,45 @@ func TestOrgDomain(t *testing.T) {
 		t.Errorf("headerFromDomain = %q, %v", d, err)
 	}
 }
+
+func TestOrgDomainPublicSuffixList(t *testing.T) {
+	for in, want := range map[string]string{
+		"mail.example.co.uk": "example.co.uk", "example.co.uk": "example.co.uk", "co.uk": "co.uk",
+		"a.b.example.com.br": "example.com.br", "x.y.example.com": "example.com",
+	} {
+		if got := orgDomain(in); got != want {
+			t.Errorf("orgDomain(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestDMARCRelaxedAlignmentUnderPublicSuffix: a signature of a
+// subdomain aligns; one of another domain under the same public suffix
+// (co.uk) does not, though the last two labels are equal.
+func TestDMARCRelaxedAlignmentUnderPublicSuffix(t *testing.T) {
+	kd := KeyDir{Dir: t.TempDir()}
+	records := []string{`_dmarc.example.co.uk. 300 IN TXT "v=DMARC1; p=reject; adkim=r"`}
+	for _, d := range []string{"mail.example.co.uk", "evil.co.uk"} {
+		keys, err := kd.Generate(d, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			rec, _ := k.Record()
+			records = append(records, zoneLine(k.RecordName(), rec))
+		}
+	}
+	c := &Checker{DNS: fakeDNS(t, records...), Hostname: "mx.b.example"}
+	msg := "From: ann@example.co.uk\r\nTo: b@b.example\r\nSubject: s\r\n\r\nHello.\r\n"
+	for signer, want := range map[string]string{"mail.example.co.uk": "pass", "evil.co.uk": "fail"} {
+		sig, err := kd.Sign(context.Background(), signer, strings.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := c.Check(context.Background(), Input{IP: netip.MustParseAddr("192.0.2.1"), Helo: "peer.example",
+			MailFrom: "bounce@" + signer, Message: strings.NewReader(string(sig) + msg)})
+		if res.DKIM != "pass" || string(res.DMARC) != want {
+			t.Errorf("signed by %s: dkim=%s dmarc=%s, want dmarc=%s", signer, res.DKIM, res.DMARC, want)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-msgauth/authres"
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-msgauth/dmarc"
+	"golang.org/x/net/publicsuffix"
 )
 
 // Action is what the receiving server should do with a message after
@@ -157,8 +158,7 @@ func (c *Checker) Check(ctx context.Context, in Input) Result {
 }
 
 // dmarc looks the policy up and evaluates alignment (RFC 7489 §3.1,
-// §6.6). The organizational domain is approximated by the last two
-// labels (no public suffix list yet).
+// §6.6), with organizational domains from the Public Suffix List.
 func (c *Checker) dmarc(ctx context.Context, from, spfDomain string, spfPass bool, dkimPass []string) (*authres.DMARCResult, Action, string) {
 	lookup := &dmarc.LookupOptions{LookupTXT: func(name string) ([]string, error) { return c.DNS.LookupTXT(ctx, name) }}
 	rec, err := dmarc.LookupWithOptions(from, lookup)
@@ -230,14 +230,16 @@ func domainOf(s string) string {
 	return s
 }
 
-// orgDomain approximates the organizational domain: the last two labels.
+// orgDomain returns the organizational domain (RFC 7489 §3.2): the
+// public suffix of d (from the Public Suffix List) and one more label;
+// d itself when it is a public suffix or shorter.
 func orgDomain(d string) string {
 	d = strings.ToLower(strings.TrimSuffix(d, "."))
-	labels := strings.Split(d, ".")
-	if len(labels) <= 2 {
+	org, err := publicsuffix.EffectiveTLDPlusOne(d)
+	if err != nil {
 		return d
 	}
-	return strings.Join(labels[len(labels)-2:], ".")
+	return org
 }
 
 // FromDomain returns the lower-case domain of the single address in the

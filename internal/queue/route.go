@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/miekg/dns"
+
 	"github.com/pochta-mail/pochta/internal/config"
 )
 
@@ -17,6 +19,18 @@ type hop struct {
 	name, addr string
 	// route is set for configured routes (credentials, require_tls).
 	route *config.Route
+	// sts names the domain whose MTA-STS policy (enforce) requires TLS
+	// with a certificate valid for name; stsTesting is set when a
+	// policy in testing mode applies (failures are only logged).
+	sts        string
+	stsTesting bool
+	// tlsa are the usable DANE TLSA records of the host (RFC 7672),
+	// found through the MX records of daneDomain: TLS is required and
+	// verified against them. daneErr is set when the TLSA lookup
+	// failed: the host is not used.
+	tlsa       []*dns.TLSA
+	daneDomain string
+	daneErr    *failure
 }
 
 // hopError is a routing failure: permanent (no such domain, null MX) or
@@ -58,7 +72,7 @@ func (r *Runner) hops(ctx context.Context, domain string) ([]hop, error) {
 		out = append(out, hop{name: h, addr: net.JoinHostPort(h, port)})
 	}
 	if len(out) > 0 {
-		return out, nil
+		return r.secure(ctx, domain, out, false)
 	}
 	// Implicit MX (RFC 5321 §5.1): the domain's own address records.
 	ips, err := r.opts.DNS.LookupIPAddr(ctx, domain)
@@ -68,7 +82,21 @@ func (r *Runner) hops(ctx context.Context, domain string) ([]hop, error) {
 		}
 		return nil, &hopError{perm: true, reason: reasonf("no MX record and no address: host %s not found", "нет ни MX-записи, ни адреса: домен %s не найден", domain)}
 	}
-	return []hop{{name: domain, addr: net.JoinHostPort(domain, port)}}, nil
+	return r.secure(ctx, domain, []hop{{name: domain, addr: net.JoinHostPort(domain, port)}}, true)
+}
+
+// secure applies the destination's TLS policy to its MX hosts: DANE
+// when its MX hosts have TLSA records, else its MTA-STS policy.
+func (r *Runner) secure(ctx context.Context, domain string, hops []hop, implicit bool) ([]hop, error) {
+	if r.opts.DNSSECResolver != "" {
+		if out, applied := r.applyDANE(ctx, domain, hops, implicit); applied {
+			return out, nil
+		}
+	}
+	if r.opts.MTASTS {
+		return r.applySTS(ctx, domain, hops)
+	}
+	return hops, nil
 }
 
 // reason is a failure explained in English and Russian.

@@ -18,6 +18,7 @@ package queue
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -27,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -71,6 +73,16 @@ type Options struct {
 	// RootCAs verifies certificates where TLS is required; nil means
 	// the system's roots.
 	RootCAs *x509.CertPool
+	// MTASTS enforces the MTA-STS policies (RFC 8461) of destination
+	// domains reached through their MX records.
+	MTASTS bool
+	// DNSSECResolver is "host:port" of a DNSSEC-validating resolver
+	// whose AD bit is trusted; when set, DANE (RFC 7672) secures
+	// delivery to MX hosts with TLSA records.
+	DNSSECResolver string
+	// HTTPClient fetches MTA-STS policies; nil means a client that
+	// follows no redirects and resolves names with DNS.
+	HTTPClient *http.Client
 	// PollInterval is how often the queue is read for changes made by
 	// other processes (the admin commands). Default 5s.
 	PollInterval time.Duration
@@ -92,6 +104,8 @@ func OptionsFromConfig(cfg *config.Config) Options {
 		MaxAge: q.MaxAge.Duration(), DelayNotice: q.DelayNotice.Duration(),
 		Concurrency: q.Concurrency, ConcurrencyPerDomain: q.ConcurrencyPerDomain,
 		ConnectTimeout: q.ConnectTimeout.Duration(),
+		MTASTS:         q.MTASTS,
+		DNSSECResolver: cfg.DNS.DNSSECResolver,
 		DNS:            msgauth.NewResolver(cfg.DNS.Resolver),
 	}
 }
@@ -101,6 +115,7 @@ type Runner struct {
 	opts  Options
 	log   *slog.Logger
 	pool  pool
+	sts   stsCache
 	wake  chan struct{}
 	owner string
 	host  string
@@ -142,6 +157,9 @@ func New(opts Options) *Runner {
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = defaultHTTPClient(opts.DNS)
 	}
 	host, _ := os.Hostname()
 	var b [6]byte
@@ -285,28 +303,37 @@ func (r *Runner) attempt(ctx context.Context, env delivery.QueueEnvelope) {
 		return
 	}
 	var results map[string]*failure
+	var relayed []rcptFailure
 	if env.Local {
 		results = r.deliverLocal(ctx, env)
 	} else {
-		results = r.deliverRemote(ctx, log, env)
+		results, relayed = r.deliverRemote(ctx, log, env)
 	}
 	// Record the outcome even when shutting down: a recipient that got
 	// its 250 must not get the message again.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	r.finish(bctx, log, env, results, ctx.Err() != nil)
+	if len(relayed) > 0 {
+		if err := r.bounce(bctx, env, relayed, dsnRelayed); err != nil {
+			log.Error("success notice not sent", "err", err)
+		}
+	}
 }
 
-// deliverRemote sends to every remote recipient, grouped by domain.
-func (r *Runner) deliverRemote(ctx context.Context, log *slog.Logger, env delivery.QueueEnvelope) map[string]*failure {
-	results := map[string]*failure{}
+// deliverRemote sends to every remote recipient, grouped by domain. It
+// also returns the delivered recipients that asked for a success notice
+// (NOTIFY=SUCCESS) from servers that will not send one themselves (no
+// DSN extension): the notice says "relayed".
+func (r *Runner) deliverRemote(ctx context.Context, log *slog.Logger, env delivery.QueueEnvelope) (results map[string]*failure, relayed []rcptFailure) {
+	results = map[string]*failure{}
 	msg, err := r.prepare(ctx, env)
 	if err != nil {
 		f := &failure{reason: reasonf("local error: %v", "внутренняя ошибка: %v", err), status: "4.3.0"}
 		for _, rc := range env.To {
 			results[rc] = f
 		}
-		return results
+		return results, nil
 	}
 	var domains []string
 	byDomain := map[string][]string{}
@@ -338,7 +365,7 @@ func (r *Runner) deliverRemote(ctx context.Context, log *slog.Logger, env delive
 		}
 		done := false
 		for _, h := range hops {
-			failed, cerr := r.send(ctx, h, msg, rcpts)
+			failed, cerr, remoteDSN := r.send(ctx, h, msg, rcpts)
 			if cerr != nil {
 				log.Info("host failed", "host", h.addr, "reason", cerr.reason.en)
 				last = cerr
@@ -348,6 +375,10 @@ func (r *Runner) deliverRemote(ctx context.Context, log *slog.Logger, env delive
 				results[rc] = failed[rc]
 				if failed[rc] == nil {
 					log.Info("delivered", "from", env.From, "to", rc, "host", h.addr)
+					if !remoteDSN && env.From != "" && env.DSN.Wants(rc, "SUCCESS") {
+						relayed = append(relayed, rcptFailure{rcpt: rc, f: &failure{status: "2.0.0", remote: h.name,
+							reason: reasonf("delivered to %s, which does not report further delivery", "доставлено на сервер %s, который не сообщает о дальнейшей доставке", h.name)}})
+					}
 				} else {
 					log.Info("not delivered", "from", env.From, "to", rc, "host", h.addr, "perm", failed[rc].perm, "reason", failed[rc].reason.en)
 				}
@@ -362,7 +393,7 @@ func (r *Runner) deliverRemote(ctx context.Context, log *slog.Logger, env delive
 			}
 		}
 	}
-	return results
+	return results, relayed
 }
 
 // acquireDomain waits for a free slot of a destination domain.
@@ -391,7 +422,7 @@ func (r *Runner) prepare(ctx context.Context, env delivery.QueueEnvelope) (*outM
 	}
 	defer body.Close()
 	sc := &scanner{r: body}
-	msg := &outMsg{from: env.From, utf8: env.UTF8,
+	msg := &outMsg{from: env.From, utf8: env.UTF8, dsn: env.DSN,
 		open: func() (io.ReadCloser, error) { return r.opts.Queue.Open(ctx, env.ID) }}
 	if r.opts.DKIM != nil && env.From != "" && env.AccountID != 0 {
 		// Sign as the From field's domain (what DMARC aligns with), or
@@ -407,8 +438,9 @@ func (r *Runner) prepare(ctx context.Context, env delivery.QueueEnvelope) (*outM
 		if err != nil {
 			return nil, err
 		}
-		msg.prefix = sig
+		msg.prefix, msg.signDomain = sig, domain
 	}
+	msg.utf8Header = has8bit(r.originalHeader(ctx, env.ID))
 	if _, err := io.Copy(io.Discard, sc); err != nil {
 		return nil, fmt.Errorf("read queued message %s: %w", env.ID, err)
 	}
@@ -530,7 +562,7 @@ func (r *Runner) finish(ctx context.Context, log *slog.Logger, env delivery.Queu
 		remaining = nil
 	}
 	if len(bounced) > 0 {
-		if err := r.bounce(ctx, env, bounced, false); err != nil {
+		if err := r.bounce(ctx, env, bounced, dsnFailed); err != nil {
 			log.Error("bounce not sent", "err", err)
 		}
 	}
@@ -558,7 +590,7 @@ func (r *Runner) finish(ctx context.Context, log *slog.Logger, env delivery.Queu
 				}
 			}
 			if len(delayed) > 0 {
-				if err := r.bounce(ctx, env, delayed, true); err != nil {
+				if err := r.bounce(ctx, env, delayed, dsnDelayed); err != nil {
 					log.Error("delay notice not sent", "err", err)
 				}
 				env.DelayNotified = true
@@ -593,19 +625,54 @@ func (r *Runner) originalHeader(ctx context.Context, id string) []byte {
 	return out
 }
 
-// bounce sends a delivery status notification to the sender: into the
-// mailbox for a local sender, through the queue otherwise. Mail from the
-// null sender (a bounce itself) is never bounced.
-func (r *Runner) bounce(ctx context.Context, env delivery.QueueEnvelope, rcpts []rcptFailure, delayed bool) error {
+// bounce sends a delivery status notification of kind to the sender:
+// into the mailbox for a local sender, through the queue otherwise. Mail
+// from the null sender (a bounce itself) is never reported on, nor are
+// recipients whose NOTIFY did not ask for this kind of report.
+func (r *Runner) bounce(ctx context.Context, env delivery.QueueEnvelope, all []rcptFailure, kind dsnKind) error {
+	return r.report(ctx, env, all, kind, r.originalHeader(ctx, env.ID))
+}
+
+// Delivered sends the success notices (DSN NOTIFY=SUCCESS, action
+// "delivered") for the local recipients of m that were stored; it fits
+// delivery.Deliverer.Delivered.
+func (r *Runner) Delivered(ctx context.Context, m *delivery.Message, rcpts []string, header []byte) {
+	env := delivery.QueueEnvelope{ID: m.ID, From: m.From, DSN: m.DSN, Created: time.Now()}
+	var done []rcptFailure
+	for _, rc := range rcpts {
+		done = append(done, rcptFailure{rcpt: rc, f: &failure{status: "2.0.0",
+			reason: reasonf("delivered to the mailbox", "доставлено в почтовый ящик")}})
+	}
+	if err := r.report(ctx, env, done, dsnDelivered, header); err != nil {
+		r.log.Error("success notice not sent", "id", m.ID, "err", err)
+	}
+}
+
+// report sends a report of kind about the recipients to the sender.
+func (r *Runner) report(ctx context.Context, env delivery.QueueEnvelope, all []rcptFailure, kind dsnKind, header []byte) error {
 	if env.From == "" {
 		r.log.Info("not bouncing a message from the null sender", "queue_id", env.ID)
 		return nil
 	}
-	dsn := buildDSN(dsnInput{
-		hostname: r.opts.Hostname, env: env, rcpts: rcpts, delayed: delayed,
-		header: r.originalHeader(ctx, env.ID), now: time.Now(),
+	var rcpts []rcptFailure
+	for _, rc := range all {
+		if env.DSN.Wants(rc.rcpt, kind.notify()) {
+			rcpts = append(rcpts, rc)
+		}
+	}
+	if len(rcpts) == 0 {
+		r.log.Info("no report: NOTIFY did not ask for one", "queue_id", env.ID, "kind", string(kind))
+		return nil
+	}
+	in := dsnInput{
+		hostname: r.opts.Hostname, env: env, rcpts: rcpts, kind: kind,
+		header: header, now: time.Now(),
 		retryUntil: env.Created.Add(r.opts.MaxAge),
-	})
+	}
+	if kind == dsnFailed && strings.EqualFold(env.DSN.Ret, "FULL") {
+		in.full = r.wholeMessage(ctx, env.ID)
+	}
+	dsn := r.signReport(ctx, buildDSN(in))
 	a, err := delivery.ParseAddress(env.From)
 	if err != nil {
 		return fmt.Errorf("bounce to %q: %w", env.From, err)
@@ -622,7 +689,7 @@ func (r *Runner) bounce(ctx context.Context, env delivery.QueueEnvelope, rcpts [
 			return fmt.Errorf("bounce to %s: %w", env.From, err)
 		}
 		r.Wake()
-		r.log.Info("bounce queued", "queue_id", env.ID, "bounce_id", id, "to", env.From)
+		r.log.Info("bounce queued", "queue_id", env.ID, "bounce_id", id, "to", env.From, "kind", string(kind))
 		return nil
 	default:
 		return fmt.Errorf("bounce to %s: %w", env.From, err)
@@ -632,6 +699,48 @@ func (r *Runner) bounce(ctx context.Context, env delivery.QueueEnvelope, rcpts [
 		names[i] = rc.rcpt
 	}
 	slices.Sort(names)
-	r.log.Info("sender notified", "queue_id", env.ID, "to", env.From, "delayed", delayed, "recipients", names)
+	r.log.Info("sender notified", "queue_id", env.ID, "to", env.From, "kind", string(kind), "recipients", names)
 	return nil
+}
+
+// signReport signs a report as it comes from MAILER-DAEMON@ our
+// hostname: with the DKIM keys of the hostname's domain, or of the
+// nearest parent domain that has keys (mail.example.com → example.com),
+// which aligns with the From domain under relaxed DMARC alignment.
+func (r *Runner) signReport(ctx context.Context, report []byte) []byte {
+	if r.opts.DKIM == nil {
+		return report
+	}
+	for d := strings.ToLower(strings.TrimSuffix(r.opts.Hostname, ".")); strings.Contains(d, "."); _, d, _ = strings.Cut(d, ".") {
+		keys, err := r.opts.DKIM.Keys(d)
+		if err != nil || len(keys) == 0 {
+			continue
+		}
+		sig, err := r.opts.DKIM.Sign(ctx, d, bytes.NewReader(report))
+		if err != nil {
+			r.log.Error("report not signed", "domain", d, "err", err)
+			return report
+		}
+		return append(sig, report...)
+	}
+	return report
+}
+
+// maxReturned is the largest message a RET=FULL report returns whole;
+// larger ones get their header only.
+const maxReturned = 10 << 20
+
+// wholeMessage reads a queued message for RET=FULL, or returns nil when
+// it is too large or unreadable.
+func (r *Runner) wholeMessage(ctx context.Context, id string) []byte {
+	body, err := r.opts.Queue.Open(ctx, id)
+	if err != nil {
+		return nil
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, maxReturned+1))
+	if err != nil || len(b) > maxReturned {
+		return nil
+	}
+	return b
 }

@@ -195,6 +195,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// secure policy instead of go-smtp's 523).
 	srv.AllowInsecureAuth = true
 	srv.EnableSMTPUTF8 = true
+	// RET, ENVID, NOTIFY, ORCPT (RFC 3461) for submission: honoured by
+	// the queue and the success notices of local delivery. Not on the
+	// MX port, where a delivery to a mailbox would owe the sender a
+	// notice that inbound mail does not get yet.
+	srv.EnableDSN = s.opts.Mode != ModeMX
 	if !implicit {
 		srv.TLSConfig = s.opts.TLS
 	}

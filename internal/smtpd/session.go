@@ -266,7 +266,8 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 			return errDayLimit(ss.srv.opts.Rate.perDay)
 		}
 	}
-	m := &delivery.Message{ID: newID(), From: from, UTF8: opts.UTF8}
+	m := &delivery.Message{ID: newID(), From: from, UTF8: opts.UTF8,
+		DSN: delivery.DSN{Ret: string(opts.Return), EnvID: opts.EnvelopeID}}
 	if account != nil {
 		m.AccountID = account.ID
 	}
@@ -321,6 +322,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			}
 			ss.remote[strings.ToLower(addr)] = true
 			m.Remote = append(m.Remote, addr)
+			m.DSN.SetRcpt(addr, rcptDSN(opts))
 		}
 		ss.rcpts++
 		ss.mu.Unlock()
@@ -347,6 +349,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	ss.mu.Lock()
 	m.AddLocal(rcpt.Address, accounts)
+	m.DSN.SetRcpt(rcpt.Address, rcptDSN(opts))
 	ss.rcpts++
 	ss.mu.Unlock()
 	return nil
@@ -668,4 +671,19 @@ type headerReplaced struct {
 // NewReader implements delivery.Content.
 func (h headerReplaced) NewReader() io.Reader {
 	return io.MultiReader(bytes.NewReader(h.head), io.NewSectionReader(h.rest, h.off, h.size-h.off))
+}
+
+// rcptDSN are the NOTIFY and ORCPT parameters of RCPT TO (RFC 3461).
+func rcptDSN(opts *smtp.RcptOptions) delivery.RcptDSN {
+	var d delivery.RcptDSN
+	if opts == nil {
+		return d
+	}
+	for _, n := range opts.Notify {
+		d.Notify = append(d.Notify, string(n))
+	}
+	if opts.OriginalRecipient != "" {
+		d.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+	}
+	return d
 }

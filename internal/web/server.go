@@ -262,6 +262,7 @@ func (s *Server) routes() http.Handler {
 	// Automatic client configuration.
 	mux.HandleFunc("GET /.well-known/autoconfig/mail/config-v1.1.xml", s.autoconfig)
 	mux.HandleFunc("GET /mail/config-v1.1.xml", s.autoconfig)
+	mux.HandleFunc("GET /.well-known/mta-sts.txt", s.mtaSTS)
 	for _, p := range []string{"/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml"} {
 		mux.HandleFunc("POST "+p, s.autodiscover)
 		mux.HandleFunc("GET "+p, s.autodiscover)

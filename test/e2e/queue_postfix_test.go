@@ -23,8 +23,8 @@ import (
 // accepts mail for pf.example on a loopback port and stores it in
 // Maildir folders under the returned mail folder. It skips the test when
 // Postfix is not installed or the test is not root (Postfix starts as
-// root and drops privileges).
-func startPostfix(t *testing.T) (addr, mailDir string) {
+// root and drops privileges). extra are more main.cf lines.
+func startPostfix(t *testing.T, extra ...string) (addr, mailDir string) {
 	t.Helper()
 	if _, err := exec.LookPath("postfix"); err != nil {
 		t.Skip("postfix is not installed")
@@ -82,7 +82,7 @@ virtual_gid_maps = static:%[5]s
 virtual_minimum_uid = 1
 local_recipient_maps =
 biff = no
-`, d, w, mailDir, nobody.Uid, nobody.Gid)
+`, d, w, mailDir, nobody.Uid, nobody.Gid) + strings.Join(extra, "\n") + "\n"
 	if err := os.WriteFile(filepath.Join(d, "main.cf"), []byte(mainCF), 0o644); err != nil {
 		t.Fatal(err)
 	}
