@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 # Debian packages the tests use: gcc for the race detector (cgo), real mail
 # clients for the end-to-end tests, PostgreSQL for the shared store, Chromium
 # for the browser test of the web pages.
-pkgs=(gcc libc6-dev git ca-certificates python3 curl swaks fetchmail getmail6 mutt postgresql chromium)
+pkgs=(gcc libc6-dev git ca-certificates python3 curl swaks fetchmail getmail6 mutt isync postgresql chromium)
 need_pkgs=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
