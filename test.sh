@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 # clients for the end-to-end tests, PostgreSQL for the shared store, Chromium
 # for the browser test of the web pages, Postfix as a remote MX for the
 # outbound queue (preseeded to "No configuration": no system instance).
-pkgs=(gcc libc6-dev git ca-certificates python3 curl swaks fetchmail getmail6 mutt postgresql chromium postfix)
+pkgs=(gcc libc6-dev git ca-certificates python3 curl swaks fetchmail getmail6 mutt isync postgresql chromium postfix)
 need_pkgs=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")

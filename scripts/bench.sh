@@ -3,14 +3,16 @@
 # on this machine and prints the figures and the pochta/other ratio for
 # each.
 #
-#   scripts/bench.sh [smtp|pop3|queue|all]      (default all)
+#   scripts/bench.sh [smtp|pop3|queue|imap|all]      (default all)
 #
 # Environment: DURATION (per SMTP run, default 10s), POP3_DURATION (per
 # POP3 run, default 5s), DOVECOT_SCHEME (Dovecot's password scheme,
 # default ARGON2ID like pochta's; CRYPT is Dovecot's own default),
 # QUEUE_MSGS (messages with 1 recipient in the relay run, default 300),
-# QUEUE_MSGS100 (messages with 100 recipients, default 20), KEEP=1 keeps
-# the temporary folder.
+# QUEUE_MSGS100 (messages with 100 recipients, default 20), IMAP_DURATION
+# (per IMAP mix run, default 30s), IMAP_SEARCH_COUNT (messages SEARCH TEXT
+# runs over, default 100000), IMAP_IDLE_CONNS (idle IDLE connections,
+# default 10000), KEEP=1 keeps the temporary folder.
 #
 # Everything runs from a temporary folder on loopback ports: pochta built
 # from cmd/pochta with its own data folder; a private Postfix instance
@@ -23,19 +25,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
-case $what in smtp | pop3 | queue | all) ;; *) echo "usage: $0 [smtp|pop3|queue|all]" >&2; exit 2 ;; esac
+case $what in smtp | pop3 | queue | imap | all) ;; *) echo "usage: $0 [smtp|pop3|queue|imap|all]" >&2; exit 2 ;; esac
 DURATION=${DURATION:-10s}
 POP3_DURATION=${POP3_DURATION:-5s}
 DOVECOT_SCHEME=${DOVECOT_SCHEME:-ARGON2ID}
 QUEUE_MSGS=${QUEUE_MSGS:-300}
 QUEUE_MSGS100=${QUEUE_MSGS100:-20}
+IMAP_DURATION=${IMAP_DURATION:-30s}
+IMAP_SEARCH_COUNT=${IMAP_SEARCH_COUNT:-100000}
+IMAP_IDLE_CONNS=${IMAP_IDLE_CONNS:-10000}
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "bench.sh must run as root (Postfix and Dovecot start as root and drop privileges)" >&2
 	exit 1
 fi
 need=()
-for p in postfix dovecot-pop3d python3; do
+for p in postfix dovecot-pop3d dovecot-imapd python3; do
 	dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -58,6 +63,7 @@ cleanup() {
 	[ -f "$W/postfix/main.cf" ] && postfix -c "$W/postfix" stop >/dev/null 2>&1
 	for d in "$W/postfix-a" "$W/postfix-b"; do [ -f "$d/main.cf" ] && postfix -c "$d" stop >/dev/null 2>&1; done
 	[ -f "$W/dovecot/dovecot.conf" ] && doveadm -c "$W/dovecot/dovecot.conf" stop >/dev/null 2>&1
+	[ -f "$W/dovecot-imap/dovecot.conf" ] && doveadm -c "$W/dovecot-imap/dovecot.conf" stop >/dev/null 2>&1
 	sleep 0.5
 	if [ "${KEEP:-}" = 1 ]; then echo "kept $W"; else rm -rf "$W"; fi
 }
@@ -70,9 +76,10 @@ go build -o "$W/pochta" ./cmd/pochta
 go build -o "$W/smtpbench" ./bench/smtp
 go build -o "$W/pop3bench" ./bench/pop3/load
 go build -o "$W/queueload" ./bench/queue/load
+go build -o "$W/imapbench" ./bench/imap
 
 PASS="bench-password-1"
-P_SUB=$(freeport) P_POP3S=$(freeport) X_SMTP=$(freeport) D_POP3S=$(freeport)
+P_SUB=$(freeport) P_POP3S=$(freeport) X_SMTP=$(freeport) D_POP3S=$(freeport) P_IMAPS=$(freeport) D_IMAPS=$(freeport)
 
 echo "== pochta (data in $W/pochta-data)"
 cat >"$W/pochta.toml" <<CFG
@@ -85,24 +92,28 @@ submissions = ""
 pop3 = ""
 pop3s = "127.0.0.1:$P_POP3S"
 imap = ""
-imaps = ""
+imaps = "127.0.0.1:$P_IMAPS"
 http = ""
 [auth]
 failed_login_delay = "0s"
 [limits]
-max_connections = 1000
-max_connections_per_ip = 200
+max_connections = 30000
+max_connections_per_ip = 30000
 CFG
 pochta() { "$W/pochta" "$@" --config "$W/pochta.toml"; }
 pochta domain add localhost >/dev/null
 echo "$PASS" | pochta user add bench@localhost --password-stdin >/dev/null
 for i in $(seq 0 9); do echo "$PASS" | pochta user add "pop$i@localhost" --password-stdin >/dev/null; done
+for u in imapmix imapenv imapsearch imapidle; do echo "$PASS" | pochta user add "$u@localhost" --password-stdin >/dev/null; done
 
 start_pochta() {
+	# The log is appended to: wait for one more "serving" line than before.
+	local started
+	started=$(grep -c 'msg="pochta serving"' "$W/pochta.log" 2>/dev/null || true)
 	"$W/pochta" serve --config "$W/pochta.toml" 2>>"$W/pochta.log" &
 	pochta_pid=$!
 	for _ in $(seq 1 100); do
-		grep -q 'msg="pochta serving"' "$W/pochta.log" 2>/dev/null && return 0
+		[ "$(grep -c 'msg="pochta serving"' "$W/pochta.log" 2>/dev/null || true)" -gt "${started:-0}" ] && return 0
 		sleep 0.1
 	done
 	echo "pochta did not start:" >&2; cat "$W/pochta.log" >&2; exit 1
@@ -190,7 +201,7 @@ ratio_table() {
 				split($i, kv, "=")
 				if (kv[1] == "label") label = kv[2]
 				else if (kv[1] == "rate") val = kv[2]
-				else if (kv[1] == "conns" || kv[1] == "sessions" || kv[1] == "test" || kv[1] == "size" || kv[1] == "rcpts") key = key " " $i
+				else if (kv[1] == "conns" || kv[1] == "sessions" || kv[1] == "clients" || kv[1] == "test" || kv[1] == "size" || kv[1] == "rcpts" || kv[1] == "count") key = key " " $i
 			}
 			if (file == 1) { p[key] = val; order[++n] = key } else { o[key] = val; other = label }
 		}
@@ -452,5 +463,182 @@ default_destination_concurrency_limit = 10"
 	done
 	echo
 	ratio_table "$W/queue-pochta.txt" "$W/queue-postfix.txt" "messages/s"
+fi
+
+# setup_dovecot_imap makes a second private Dovecot in $W/dovecot-imap:
+# IMAP over implicit TLS on 127.0.0.1:$D_IMAPS, the imap* users in a
+# passwd-file with the same bcrypt hashes pochta got from `imapbench seed`,
+# Maildirs in $W/dovecot-imap-mail. Otherwise the packaged defaults (one
+# imap process per connection, mail_fsync = optimized), with limits raised
+# for many connections: login processes in high-performance mode
+# (service_count = 0), no per-user connection limit. For the idle test the
+# imap service later takes up to 100 clients per process (see below).
+setup_dovecot_imap() { # clients per imap process
+	local d="$W/dovecot-imap"
+	mkdir -p "$d" "$W/dovecot-imap-run/state"
+	cp "$CERT" "$d/cert.pem"; cp "$KEY" "$d/key.pem"; chmod 600 "$d/key.pem"
+	chmod 644 "$d/passwd"
+	cat >"$d/dovecot.conf" <<CFG
+base_dir = $W/dovecot-imap-run
+state_dir = $W/dovecot-imap-run/state
+instance_name = pochta-bench-imap
+protocols = imap
+listen = 127.0.0.1
+log_path = $W/dovecot-imap.log
+ssl = required
+ssl_cert = <$d/cert.pem
+ssl_key = <$d/key.pem
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = yes
+auth_mechanisms = plain
+mail_location = maildir:$W/dovecot-imap-mail/%n
+mail_uid = nobody
+mail_gid = nogroup
+first_valid_uid = 1
+default_client_limit = 15000
+default_process_limit = 1000
+default_vsz_limit = 2G
+passdb {
+  driver = passwd-file
+  args = $d/passwd
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=$W/dovecot-imap-mail/%n
+}
+protocol imap {
+  mail_max_userip_connections = 100000
+}
+service imap-login {
+  inet_listener imap {
+    port = 0
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = $D_IMAPS
+    ssl = yes
+  }
+  service_count = 0
+  client_limit = 15000
+  process_min_avail = 2
+}
+service imap {
+  client_limit = $1
+  process_limit = 1000
+}
+service anvil {
+  client_limit = 15000
+}
+service auth {
+  client_limit = 15000
+}
+service stats {
+  client_limit = 15000
+  unix_listener stats-reader {
+    mode = 0666
+  }
+  unix_listener stats-writer {
+    mode = 0666
+  }
+}
+CFG
+	dovecot -c "$d/dovecot.conf" || { cat "$W/dovecot-imap.log" >&2; exit 1; }
+	for _ in $(seq 1 100); do
+		python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$D_IMAPS),1)" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "dovecot (imap) did not start" >&2; cat "$W/dovecot-imap.log" >&2; exit 1
+}
+
+# pss_kib prints the proportional set size (KiB) of a process and all its
+# descendants: shared pages are counted once, so many Dovecot processes
+# are not over-counted.
+pss_kib() {
+	local pids=$1 all=$1 next
+	while [ -n "$pids" ]; do
+		next=$(for p in $pids; do cat /proc/$p/task/*/children 2>/dev/null; done | tr '\n' ' ')
+		all="$all $next"; pids=$(echo $next)
+	done
+	for p in $all; do awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null; done | awk '{s += $1} END {print s+0}'
+}
+
+if [ "$what" = imap ] || [ "$what" = all ]; then
+	echo "== IMAP over TLS (imaps): mixed load, FETCH ENVELOPE, SEARCH TEXT, idle connections (IMAP_DURATION=$IMAP_DURATION per run)"
+	if command -v imaptest >/dev/null; then
+		echo "   note: imaptest is on PATH but this script drives both servers with bench/imap (see bench/README.md)"
+	fi
+	echo "   seeding imapmix (200), imapenv (10000), imapsearch ($IMAP_SEARCH_COUNT) into pochta and into Maildirs"
+	# Each side of IMAP_IDLE_CONNS connections needs a descriptor per
+	# connection: raise the soft limit as far as the hard one allows.
+	ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+	if [ "$(ulimit -n)" -lt $((IMAP_IDLE_CONNS + 1000)) ]; then
+		echo "open file limit $(ulimit -n) is too low for IMAP_IDLE_CONNS=$IMAP_IDLE_CONNS" >&2; exit 1
+	fi
+	stop_pochta
+	mkdir -p "$W/dovecot-imap" "$W/dovecot-imap-mail"
+	chmod 755 "$W/dovecot-imap-mail"
+	: >"$W/dovecot-imap/passwd"
+	seed_imap() { # user count [needle]
+		local hash
+		hash=$("$W/imapbench" seed -pochta-data "$W/pochta-data" -maildir "$W/dovecot-imap-mail" -user "$1@localhost" \
+			-count "$2" -needle "${3:-0}" -password "$PASS" -uid "$(id -u nobody)")
+		echo "$1@localhost:{BLF-CRYPT}$hash" >>"$W/dovecot-imap/passwd"
+	}
+	seed_imap imapmix 200
+	seed_imap imapenv 10000
+	seed_imap imapsearch "$IMAP_SEARCH_COUNT" $((IMAP_SEARCH_COUNT / 2))
+	seed_imap imapidle 0
+	start_pochta
+	setup_dovecot_imap 1
+	common=(-ca "$CERT" -pass "$PASS")
+	for n in 10 50; do
+		"$W/imapbench" mix -label pochta -addr "127.0.0.1:$P_IMAPS" "${common[@]}" -user imapmix@localhost -count 200 -clients "$n" -duration "$IMAP_DURATION" | tee -a "$W/imap-pochta.txt"
+		"$W/imapbench" mix -label dovecot -addr "127.0.0.1:$D_IMAPS" "${common[@]}" -user imapmix@localhost -count 200 -clients "$n" -duration "$IMAP_DURATION" | tee -a "$W/imap-dovecot.txt"
+	done
+	for side in "pochta $P_IMAPS" "dovecot $D_IMAPS"; do
+		set -- $side
+		"$W/imapbench" envelope -label "$1" -addr "127.0.0.1:$2" "${common[@]}" -user imapenv@localhost -count 10000 | tee -a "$W/imap-$1.txt"
+		"$W/imapbench" search -label "$1" -addr "127.0.0.1:$2" "${common[@]}" -user imapsearch@localhost -count "$IMAP_SEARCH_COUNT" \
+			-needle "needle$((IMAP_SEARCH_COUNT / 2))" | tee -a "$W/imap-$1.txt"
+	done
+	# Idle connections: memory of the whole server (PSS of every process)
+	# before and with IMAP_IDLE_CONNS connections in IDLE. Dovecot's
+	# default of one imap process per connection would mean 10,000
+	# processes (and ~0.6 MiB each); it is allowed 100 clients per imap
+	# process here instead, the setting a large installation would use.
+	# (A reload does not apply a new client_limit: restart.)
+	doveadm -c "$W/dovecot-imap/dovecot.conf" stop
+	for _ in $(seq 1 100); do
+		python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$D_IMAPS),1)" 2>/dev/null || break
+		sleep 0.1
+	done
+	setup_dovecot_imap 100
+	for side in "pochta $P_IMAPS $pochta_pid" "dovecot $D_IMAPS $(cat "$W/dovecot-imap-run/master.pid")"; do
+		set -- $side
+		before=$(pss_kib "$3")
+		fifo="$W/idle-$1.fifo"; mkfifo "$fifo"
+		"$W/imapbench" idle -label "$1" -addr "127.0.0.1:$2" "${common[@]}" -user imapidle@localhost -conns "$IMAP_IDLE_CONNS" <"$fifo" >"$W/idle-$1.out" 2>&1 &
+		idle_pid=$!
+		exec 9>"$fifo"
+		for _ in $(seq 1 1800); do
+			grep -q '^READY' "$W/idle-$1.out" 2>/dev/null && break
+			kill -0 "$idle_pid" 2>/dev/null || break
+			sleep 1
+		done
+		sleep 5
+		with=$(pss_kib "$3")
+		exec 9>&-
+		wait "$idle_pid" || { cat "$W/idle-$1.out" >&2; exit 1; }
+		cat "$W/idle-$1.out"
+		echo "RESULT label=$1 test=idle-memory conns=$IMAP_IDLE_CONNS rate=$(( (with - before) / 1024 ))" | tee -a "$W/imap-$1.txt"
+		echo "   $1: $((before / 1024)) MiB before, $((with / 1024)) MiB with $IMAP_IDLE_CONNS connections in IDLE"
+	done
+	echo
+	echo "mixed load (commands/s; higher is better):"
+	ratio_table <(grep 'test=mix' "$W/imap-pochta.txt") <(grep 'test=mix' "$W/imap-dovecot.txt") "commands/s"
+	echo "FETCH 1:* (ENVELOPE) over 10,000 and SEARCH TEXT over $IMAP_SEARCH_COUNT (ms, best of 3 after a warm-up; ratio above 1: pochta slower):"
+	ratio_table <(grep -E 'test=(envelope|search)' "$W/imap-pochta.txt") <(grep -E 'test=(envelope|search)' "$W/imap-dovecot.txt") "ms"
+	echo "memory added by $IMAP_IDLE_CONNS idle IDLE connections (MiB; ratio above 1: pochta uses more):"
+	ratio_table <(grep 'test=idle-memory' "$W/imap-pochta.txt") <(grep 'test=idle-memory' "$W/imap-dovecot.txt") "MiB"
 	echo
 fi

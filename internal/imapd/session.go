@@ -308,6 +308,7 @@ func init() {
 	handlers = map[string]handler{
 		"CAPABILITY":   {cmdCapability, anyState, true},
 		"NOOP":         {cmdNoop, anyState, true},
+		"CHECK":        {cmdNoop, selectedOnly, true}, // IMAP4rev1 (RFC 3501 6.4.1): a NOOP here
 		"LOGOUT":       {cmdLogout, anyState, true},
 		"ID":           {cmdID, anyState, true},
 		"STARTTLS":     {cmdStartTLS, notAuthOnly, true},

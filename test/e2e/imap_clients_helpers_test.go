@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// goIMAP logs in over IMAPS with go-imap v2's client.
+func goIMAP(t testing.TB, s *Server, user, pass string) *imapclient.Client {
+	t.Helper()
+	c, err := imapclient.DialTLS(s.Addr("imaps"), &imapclient.Options{TLSConfig: s.TLSConfig()})
+	if err != nil {
+		t.Fatalf("dial imaps: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login(user, pass).Wait(); err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	return c
+}
+
+// appendMsg APPENDs one message with flags and fails the test on error.
+func appendMsg(t testing.TB, c *imapclient.Client, mailbox string, msg []byte, flags ...imap.Flag) {
+	t.Helper()
+	cmd := c.Append(mailbox, int64(len(msg)), &imap.AppendOptions{Flags: flags})
+	if _, err := cmd.Write(msg); err != nil {
+		t.Fatalf("append write: %v", err)
+	}
+	if err := cmd.Close(); err != nil {
+		t.Fatalf("append close: %v", err)
+	}
+	if _, err := cmd.Wait(); err != nil {
+		t.Fatalf("append to %s: %v", mailbox, err)
+	}
+}
+
+// serverMsg is one message as the server shows it.
+type serverMsg struct {
+	UID   imap.UID
+	Flags []imap.Flag
+	Body  []byte
+}
+
+// fetchAll selects mailbox and returns every message keyed by its
+// Message-ID header.
+func fetchAll(t testing.TB, c *imapclient.Client, mailbox string) map[string]serverMsg {
+	t.Helper()
+	sel, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		t.Fatalf("select %s: %v", mailbox, err)
+	}
+	out := map[string]serverMsg{}
+	if sel.NumMessages == 0 {
+		return out
+	}
+	var all imap.SeqSet
+	all.AddRange(1, 0)
+	sec := &imap.FetchItemBodySection{Peek: true}
+	msgs, err := c.Fetch(all, &imap.FetchOptions{UID: true, Flags: true, BodySection: []*imap.FetchItemBodySection{sec}}).Collect()
+	if err != nil {
+		t.Fatalf("fetch 1:*: %v", err)
+	}
+	for _, m := range msgs {
+		body := m.FindBodySection(sec)
+		id := messageID(body)
+		if id == "" {
+			t.Fatalf("message UID %d has no Message-ID:\n%.300s", m.UID, body)
+		}
+		if _, dup := out[id]; dup {
+			t.Fatalf("Message-ID %s twice in %s", id, mailbox)
+		}
+		out[id] = serverMsg{UID: m.UID, Flags: m.Flags, Body: body}
+	}
+	return out
+}
+
+var imapMessageIDRE = regexp.MustCompile(`(?mi)^Message-ID:\s*(<[^>\r\n]+>)`)
+
+// messageID returns the Message-ID of a message ("" if none).
+func messageID(msg []byte) string {
+	if m := imapMessageIDRE.FindSubmatch(msg); m != nil {
+		return string(m[1])
+	}
+	return ""
+}
+
+// mixedMessage makes message i of a mixed mailbox, with CRLF line endings:
+// plain ASCII, UTF-8 headers (raw 8-bit and encoded words), or a multipart
+// message with a base64 attachment, depending on i.
+func mixedMessage(prefix string, i int) []byte {
+	id := fmt.Sprintf("<%s-%d@example.org>", prefix, i)
+	date := "Mon, 01 Jan 2024 10:00:00 +0000"
+	var b strings.Builder
+	switch i % 3 {
+	case 0:
+		fmt.Fprintf(&b, "From: Boris <boris@example.net>\r\nTo: anna@example.org\r\nSubject: plain %s %d\r\nMessage-ID: %s\r\nDate: %s\r\n\r\n", prefix, i, id, date)
+		for l := 0; l < 5+i%7; l++ {
+			fmt.Fprintf(&b, "Line %d of message %d: the quick brown fox jumps over the lazy dog.\r\n", l, i)
+		}
+	case 1:
+		fmt.Fprintf(&b, "From: =?UTF-8?B?%s?= <vera@example.net>\r\nTo: Анна <anna@example.org>\r\nSubject: Привет, мир %s %d — ünïcödé 日本語\r\nMessage-ID: %s\r\nDate: %s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+			base64.StdEncoding.EncodeToString([]byte("Вера Павлова")), prefix, i, id, date)
+		fmt.Fprintf(&b, "Здравствуйте! Сообщение номер %d.\r\nGrüße aus Köln.\r\n", i)
+	default:
+		att := bytes.Repeat([]byte{byte(i), 0, 0xff, 'x', '\n'}, 300+i)
+		fmt.Fprintf(&b, "From: Gleb <gleb@example.net>\r\nTo: anna@example.org\r\nSubject: attachment %s %d\r\nMessage-ID: %s\r\nDate: %s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b-%d\"\r\n\r\n", prefix, i, id, date, i)
+		fmt.Fprintf(&b, "--b-%d\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nSee the attachment.\r\n--b-%d\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"data-%d.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n", i, i, i)
+		enc := base64.StdEncoding.EncodeToString(att)
+		for len(enc) > 76 {
+			b.WriteString(enc[:76] + "\r\n")
+			enc = enc[76:]
+		}
+		b.WriteString(enc + "\r\n")
+		fmt.Fprintf(&b, "--b-%d--\r\n", i)
+	}
+	return []byte(b.String())
+}
+
+// hasFlag reports whether flags holds f (case-insensitively).
+func hasFlag(flags []imap.Flag, f imap.Flag) bool {
+	for _, x := range flags {
+		if strings.EqualFold(string(x), string(f)) {
+			return true
+		}
+	}
+	return false
+}
