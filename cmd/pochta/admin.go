@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -277,7 +278,7 @@ func userShow(e *env) error {
 	if len(e.args) != 1 {
 		return usagef("name one address")
 	}
-	return e.withStore(func(_ *config.Config, st store.Store) error {
+	return e.withStore(func(cfg *config.Config, st store.Store) error {
 		a, err := st.AccountByAddress(e.ctx, e.args[0])
 		if err != nil {
 			return err
@@ -311,6 +312,9 @@ func userShow(e *env) error {
 		fmt.Fprintf(e.stdout, "pop3 delete:    %s\n", orNone(string(s.POP3Delete), string(store.POP3DeleteTrash)))
 		fmt.Fprintf(e.stdout, "imap:           %s\n", onOff(s.IMAPEnabled))
 		fmt.Fprintf(e.stdout, "login policy:   %s\n", orNone(string(s.LoginPolicy), "server default"))
+		fmt.Fprintf(e.stdout, "send per hour:  %s\n", formatLimit(s.SendPerHour, cfg.SMTP.MaxMessagesPerHour))
+		fmt.Fprintf(e.stdout, "send per day:   %s\n", formatLimit(s.SendPerDay, cfg.SMTP.MaxMessagesPerDay))
+		fmt.Fprintf(e.stdout, "max recipients: %s\n", formatLimit(s.MaxRecipients, cfg.SMTP.MaxRecipients))
 		return nil
 	})
 }
@@ -361,6 +365,7 @@ func userPasswd(e *env, passwordStdin bool) error {
 // userSettingsFlags are the options of "user set". Empty means unchanged.
 type userSettingsFlags struct {
 	pop3, imap, markSeen, since, del, folders, policy, quota, disabled, admin string
+	perHour, perDay, maxRcpts                                                 string
 }
 
 func (f *userSettingsFlags) register(fs *flag.FlagSet) {
@@ -374,6 +379,45 @@ func (f *userSettingsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.quota, "quota", "", "mailbox size limit, e.g. 2GiB; 0 = unlimited")
 	fs.StringVar(&f.disabled, "disabled", "", "on|off: refuse every login and delivery")
 	fs.StringVar(&f.admin, "admin", "", "on|off: the account may use the admin pages")
+	fs.StringVar(&f.perHour, "send-per-hour", "", "N|default|unlimited: messages the account may submit per hour (default: [smtp] max_messages_per_hour)")
+	fs.StringVar(&f.perDay, "send-per-day", "", "N|default|unlimited: messages the account may submit per day (default: [smtp] max_messages_per_day)")
+	fs.StringVar(&f.maxRcpts, "max-recipients", "", "N|default|unlimited: recipients per message the account may submit (default: [smtp] max_recipients)")
+}
+
+// parseLimit reads a per-account limit override into *dst: a positive
+// number, "default" (or 0) for the server-wide limit, "unlimited" (or -1)
+// for none.
+func parseLimit(name, v string, dst *int) error {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "":
+		return nil
+	case "default", "0":
+		*dst = 0
+		return nil
+	case "unlimited", "none", "-1":
+		*dst = store.Unlimited
+		return nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return usagef("--%s: want a positive number, default or unlimited, not %q", name, v)
+	}
+	*dst = n
+	return nil
+}
+
+// formatLimit prints a per-account limit override with the server-wide
+// value it falls back to.
+func formatLimit(override, server int) string {
+	switch {
+	case override < 0:
+		return "unlimited"
+	case override > 0:
+		return strconv.Itoa(override)
+	case server > 0:
+		return fmt.Sprintf("%d (server default)", server)
+	}
+	return "unlimited (server default)"
 }
 
 // parseOnOff reads on/off (and yes/no, true/false) into *dst.
@@ -440,6 +484,14 @@ func (f *userSettingsFlags) apply(a *store.Account, now time.Time) error {
 		s.LoginPolicy = store.LoginPolicy(v)
 	default:
 		return usagef("--login-policy: want default, secure or plaintext, not %q", f.policy)
+	}
+	for _, l := range []struct {
+		name, v string
+		dst     *int
+	}{{"send-per-hour", f.perHour, &s.SendPerHour}, {"send-per-day", f.perDay, &s.SendPerDay}, {"max-recipients", f.maxRcpts, &s.MaxRecipients}} {
+		if err := parseLimit(l.name, l.v, l.dst); err != nil {
+			return err
+		}
 	}
 	if f.quota != "" {
 		q, err := parseSize(f.quota)

@@ -257,13 +257,14 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		return ss.fail(errTooBig)
 	}
 	if account != nil {
-		switch ss.srv.opts.Rate.check(account.ID, time.Now()) {
+		l := ss.srv.opts.Rate.limitsFor(account.Settings)
+		switch ss.srv.opts.Rate.check(account.ID, l, time.Now()) {
 		case limitHour:
-			log.Info("sending limit reached", "limit", "hour")
-			return errHourLimit(ss.srv.opts.Rate.perHour)
+			log.Info("sending limit reached", "limit", "hour", "max", l.perHour)
+			return errHourLimit(l.perHour)
 		case limitDay:
-			log.Info("sending limit reached", "limit", "day")
-			return errDayLimit(ss.srv.opts.Rate.perDay)
+			log.Info("sending limit reached", "limit", "day", "max", l.perDay)
+			return errDayLimit(l.perDay)
 		}
 	}
 	m := &delivery.Message{ID: newID(), From: from, UTF8: opts.UTF8}
@@ -291,7 +292,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if m == nil {
 		return reply(503, 5, 5, 1, "MAIL first")
 	}
-	if max := ss.srv.opts.SMTP.MaxRecipients; max > 0 && rcpts >= max {
+	if max := ss.maxRecipients(account); max > 0 && rcpts >= max {
 		return errTooManyRcpts
 	}
 	a, err := delivery.ParseAddress(to)
@@ -350,6 +351,16 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	ss.rcpts++
 	ss.mu.Unlock()
 	return nil
+}
+
+// maxRecipients is the recipient limit of a transaction: [smtp]
+// max_recipients, or the authenticated account's override; 0 means none.
+func (ss *session) maxRecipients(account *store.Account) int {
+	max := ss.srv.opts.SMTP.MaxRecipients
+	if account != nil {
+		max = store.EffectiveLimit(max, account.Settings.MaxRecipients)
+	}
+	return max
 }
 
 // usable drops disabled accounts and reports whether every remaining one
@@ -460,7 +471,7 @@ func (ss *session) Data(r io.Reader) error {
 		return errLocalError
 	}
 	if account != nil {
-		opts.Rate.record(account.ID, time.Now())
+		opts.Rate.record(account.ID, opts.Rate.limitsFor(account.Settings), time.Now())
 	}
 	log.Info("accepted", "id", m.ID, "from", m.From, "local", len(m.Local), "remote", len(m.Remote), "size", lr.n)
 	return accepted(m.ID)

@@ -264,6 +264,32 @@ type Settings struct {
 	IMAPEnabled bool             `json:"imap"`
 	// LoginPolicy overrides the server-wide login policy for this account.
 	LoginPolicy LoginPolicy `json:"login_policy,omitempty"`
+	// SendPerHour and SendPerDay override the server-wide [smtp]
+	// max_messages_per_hour and max_messages_per_day for this account:
+	// 0 means the server's limit, Unlimited (-1) means no limit.
+	SendPerHour int `json:"send_per_hour,omitempty"`
+	SendPerDay  int `json:"send_per_day,omitempty"`
+	// MaxRecipients overrides [smtp] max_recipients for the messages this
+	// account submits: 0 means the server's limit, Unlimited (-1) none.
+	MaxRecipients int `json:"max_recipients,omitempty"`
+}
+
+// Unlimited in a per-account limit of Settings means "no limit", as
+// opposed to 0, "the server-wide limit".
+const Unlimited = -1
+
+// EffectiveLimit applies a per-account override to a server-wide limit
+// where 0 means no limit: an override of 0 keeps the server's value,
+// Unlimited (or any negative value) gives 0 (no limit), a positive one
+// replaces it.
+func EffectiveLimit(server, override int) int {
+	switch {
+	case override == 0:
+		return server
+	case override < 0:
+		return 0
+	}
+	return override
 }
 
 // DefaultSettings are the settings of a new account: POP3 and IMAP on, DELE
