@@ -20,12 +20,28 @@ import (
 const generatedPasswordLength = 16
 
 func adminCommands() []*command {
-	var passwordStdin, admin bool
-	var quota string
+	var passwordStdin, admin, caseSensitive bool
+	var quota, caseSetting, catchAll string
 	var set userSettingsFlags
 	return []*command{
-		{name: "domain add", usage: "NAME...", summary: "add mail domains", run: domainAdd},
+		{
+			name: "domain add", usage: "NAME... [--case-sensitive]", summary: "add mail domains",
+			flags: func(fs *flag.FlagSet) {
+				fs.BoolVar(&caseSensitive, "case-sensitive", false, "local parts of the domain's addresses are case-sensitive (User@ and user@ differ)")
+			},
+			run: func(e *env) error { return domainAdd(e, caseSensitive) },
+		},
 		{name: "domain list", summary: "list mail domains", run: domainList},
+		{name: "domain show", usage: "NAME", summary: "show a domain's settings", run: domainShow},
+		{
+			name: "domain set", usage: "NAME [--case-sensitive=on|off] [--catch-all=ADDRESS|none]",
+			summary: "change a domain's settings",
+			flags: func(fs *flag.FlagSet) {
+				fs.StringVar(&caseSetting, "case-sensitive", "", "on|off: local parts of the domain's addresses are case-sensitive; off lowercases the stored addresses")
+				fs.StringVar(&catchAll, "catch-all", "", "ADDRESS|none: the account that gets mail for unknown addresses of the domain")
+			},
+			run: func(e *env) error { return domainSet(e, caseSetting, catchAll) },
+		},
 		{name: "domain remove", usage: "NAME", summary: "remove a domain that has no accounts or aliases left", run: domainRemove},
 		{
 			name: "user add", usage: "ADDRESS [--password-stdin] [--admin] [--quota SIZE]",
@@ -60,27 +76,53 @@ func adminCommands() []*command {
 	}
 }
 
-func domainAdd(e *env) error {
+// domainView is how commands print a domain.
+type domainView struct {
+	Name          string    `json:"name"`
+	CatchAll      string    `json:"catch_all,omitempty"`
+	CaseSensitive bool      `json:"local_part_case_sensitive"`
+	Created       time.Time `json:"created"`
+}
+
+func domainViewOf(d store.Domain) domainView {
+	return domainView{Name: d.Name, CatchAll: d.CatchAll, CaseSensitive: d.LocalPartCaseSensitive, Created: d.CreatedAt}
+}
+
+// caseText describes a domain's case rule for people.
+func caseText(caseSensitive bool) string {
+	if caseSensitive {
+		return "case-sensitive local parts"
+	}
+	return "case-insensitive local parts"
+}
+
+func domainAdd(e *env, caseSensitive bool) error {
 	if len(e.args) == 0 {
 		return usagef("name at least one domain")
 	}
 	return e.withStore(func(cfg *config.Config, st store.Store) error {
-		var added []store.Domain
+		var added []domainView
 		for _, name := range e.args {
 			d, err := st.CreateDomain(e.ctx, name)
 			if err != nil {
 				return err
 			}
+			if caseSensitive {
+				d.LocalPartCaseSensitive = true
+				if err := st.UpdateDomain(e.ctx, d); err != nil {
+					return err
+				}
+			}
 			if _, err := makeDKIMKeys(cfg, d.Name); err != nil {
 				return err
 			}
-			added = append(added, d)
+			added = append(added, domainViewOf(d))
 		}
 		if e.json {
 			return e.printJSON(added)
 		}
 		for _, d := range added {
-			fmt.Fprintf(e.stdout, "domain %s added\n", d.Name)
+			fmt.Fprintf(e.stdout, "domain %s added (%s)\n", d.Name, caseText(d.CaseSensitive))
 		}
 		return nil
 	})
@@ -92,17 +134,89 @@ func domainList(e *env) error {
 		if err != nil {
 			return err
 		}
+		views := make([]domainView, 0, len(ds))
+		for _, d := range ds {
+			views = append(views, domainViewOf(d))
+		}
 		if e.json {
-			return e.printJSON(nonNil(ds))
+			return e.printJSON(views)
 		}
 		if len(ds) == 0 {
 			fmt.Fprintln(e.stdout, "no domains yet: pochta domain add NAME")
 			return nil
 		}
-		for _, d := range ds {
-			fmt.Fprintln(e.stdout, d.Name)
+		for _, d := range views {
+			var notes []string
+			if d.CaseSensitive {
+				notes = append(notes, "case-sensitive")
+			}
+			if d.CatchAll != "" {
+				notes = append(notes, "catch-all "+d.CatchAll)
+			}
+			if len(notes) > 0 {
+				fmt.Fprintf(e.stdout, "%s\t(%s)\n", d.Name, strings.Join(notes, ", "))
+			} else {
+				fmt.Fprintln(e.stdout, d.Name)
+			}
 		}
 		return nil
+	})
+}
+
+func domainShow(e *env) error {
+	if len(e.args) != 1 {
+		return usagef("name one domain")
+	}
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		d, err := st.Domain(e.ctx, e.args[0])
+		if err != nil {
+			return err
+		}
+		v := domainViewOf(d)
+		if e.json {
+			return e.printJSON(v)
+		}
+		fmt.Fprintf(e.stdout, "domain:         %s\n", v.Name)
+		fmt.Fprintf(e.stdout, "case-sensitive: %s (%s)\n", yesNo(v.CaseSensitive), caseText(v.CaseSensitive))
+		fmt.Fprintf(e.stdout, "catch-all:      %s\n", orNone(v.CatchAll))
+		fmt.Fprintf(e.stdout, "created:        %s\n", v.Created.Format(time.RFC3339))
+		return nil
+	})
+}
+
+func domainSet(e *env, caseSetting, catchAll string) error {
+	if len(e.args) != 1 {
+		return usagef("name one domain")
+	}
+	if caseSetting == "" && catchAll == "" {
+		return usagef("nothing to change: give --case-sensitive or --catch-all")
+	}
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		d, err := st.Domain(e.ctx, e.args[0])
+		if err != nil {
+			return err
+		}
+		if err := parseOnOff("case-sensitive", caseSetting, &d.LocalPartCaseSensitive); err != nil {
+			return err
+		}
+		switch strings.ToLower(catchAll) {
+		case "":
+		case "none", "off":
+			d.CatchAll = ""
+		default:
+			a, err := st.AccountByAddress(e.ctx, catchAll)
+			if err != nil {
+				return fmt.Errorf("--catch-all %s: %w", catchAll, err)
+			}
+			d.CatchAll = a.Address
+		}
+		if err := st.UpdateDomain(e.ctx, d); err != nil {
+			return err
+		}
+		if d, err = st.Domain(e.ctx, d.Name); err != nil {
+			return err
+		}
+		return e.done(domainViewOf(d), fmt.Sprintf("domain %s changed (%s)", d.Name, caseText(d.LocalPartCaseSensitive)))
 	})
 }
 

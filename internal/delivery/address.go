@@ -62,14 +62,22 @@ func (a Address) IsLiteral() bool {
 	return strings.HasPrefix(a.Domain, "[")
 }
 
-// Canonical returns the address in the form the store keys it by
-// (lowercase local part and domain), or an error when the local part is
-// not a dot-atom (quoted local parts never name a local mailbox).
+// Canonical returns the address in the form the store keys it by in a
+// case-insensitive domain (lowercase local part and domain), or an error
+// when the local part is not a dot-atom (quoted local parts never name a
+// local mailbox).
 func (a Address) Canonical() (string, error) {
+	return a.CanonicalCase(false)
+}
+
+// CanonicalCase is Canonical for a domain with the given
+// store.Domain.LocalPartCaseSensitive: with caseSensitive set the local
+// part keeps its case.
+func (a Address) CanonicalCase(caseSensitive bool) (string, error) {
 	if a.IsLiteral() {
 		return "", fmt.Errorf("%w: address literal %q", ErrBadAddress, a.Domain)
 	}
-	addr, _, _, err := store.CanonicalAddress(a.Local + "@" + a.Domain)
+	addr, _, _, err := store.CanonicalAddressCase(a.Local+"@"+a.Domain, caseSensitive)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrBadAddress, err)
 	}

@@ -168,6 +168,70 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+// TestResolveCaseSensitive checks a domain with case-sensitive local
+// parts: User@ and user@ reach different accounts, other case forms
+// nobody (not even through the plus form), while the catch-all still takes
+// unknown local parts; Key gives the stored forms.
+func TestResolveCaseSensitive(t *testing.T) {
+	st, ids := testStore(t)
+	ctx := context.Background()
+	if _, err := st.CreateDomain(ctx, "cs.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UpdateDomain(ctx, store.Domain{Name: "cs.example", LocalPartCaseSensitive: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"Vera@cs.example", "vera@cs.example"} {
+		acct, err := st.CreateAccount(ctx, store.NewAccount{Address: a, PasswordHash: "x", Settings: store.DefaultSettings()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[a] = acct.ID
+	}
+	r := &Resolver{Store: st, PlusSeparators: "+"}
+	for _, c := range []struct {
+		addr, canon string
+		want        int64
+	}{
+		{"Vera@cs.example", "Vera@cs.example", ids["Vera@cs.example"]},
+		{"Vera@CS.EXAMPLE", "Vera@cs.example", ids["Vera@cs.example"]},
+		{"vera@cs.example", "vera@cs.example", ids["vera@cs.example"]},
+		{"Vera+x@cs.example", "Vera+x@cs.example", ids["Vera@cs.example"]},
+		{"VERA@cs.example", "", 0},
+		{"VERA+x@cs.example", "", 0},
+		{"ANNA@example.org", "anna@example.org", ids["anna@example.org"]},
+	} {
+		a, err := ParseAddress(c.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Resolve(ctx, a)
+		if c.want == 0 {
+			if !errors.Is(err, ErrUnknownUser) {
+				t.Errorf("%s: %+v, %v; want user unknown", c.addr, got, err)
+			}
+			continue
+		}
+		if err != nil || len(got.Accounts) != 1 || got.Accounts[0] != c.want || got.Address != c.canon {
+			t.Errorf("%s: %+v, %v; want %s → [%d]", c.addr, got, err, c.canon, c.want)
+		}
+		if key, ok, err := r.Key(ctx, a); err != nil || !ok || key != c.canon {
+			t.Errorf("Key(%s) = %q, %v, %v; want %q", c.addr, key, ok, err, c.canon)
+		}
+	}
+	if err := st.UpdateDomain(ctx, store.Domain{Name: "cs.example", LocalPartCaseSensitive: true, CatchAll: "Vera@cs.example"}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := ParseAddress("VERA@cs.example")
+	if got, err := r.Resolve(ctx, a); err != nil || len(got.Accounts) != 1 || got.Accounts[0] != ids["Vera@cs.example"] {
+		t.Errorf("VERA@ with catch-all Vera@: %+v, %v", got, err)
+	}
+	a, _ = ParseAddress("x@elsewhere.example")
+	if _, ok, err := r.Key(ctx, a); ok || err != nil {
+		t.Errorf("Key of a non-local address: %v, %v", ok, err)
+	}
+}
+
 func TestDeliverConcurrentAndPartialFailure(t *testing.T) {
 	st, ids := testStore(t)
 	ctx := context.Background()

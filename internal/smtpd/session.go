@@ -178,10 +178,8 @@ func (ss *session) login(username, password string) error {
 		return errAuthTemp
 	}
 	acct := res.Account
-	owned := append([]string{strings.ToLower(acct.Address)}, aliases...)
-	for i, a := range owned {
-		owned[i] = strings.ToLower(a)
-	}
+	// The addresses as stored: the form Resolver.Key gives.
+	owned := append([]string{acct.Address}, aliases...)
 	ss.mu.Lock()
 	ss.account = &acct
 	ss.owned = owned
@@ -201,9 +199,10 @@ func (ss *session) authState() (*store.Account, []string, *slog.Logger) {
 }
 
 // owns reports whether the authenticated account may use addr as a
-// sender: its address, an alias, or a plus form of either.
+// sender: its address, an alias, or a plus form of either, compared under
+// the case rule of the address's domain.
 func (ss *session) owns(addr string) bool {
-	acct, owned, _ := ss.authState()
+	acct, owned, log := ss.authState()
 	if acct == nil {
 		return false
 	}
@@ -211,8 +210,14 @@ func (ss *session) owns(addr string) bool {
 	if err != nil {
 		return false
 	}
-	canon, err := a.Canonical()
+	ctx, cancel := context.WithTimeout(ss.srv.context(), time.Minute)
+	defer cancel()
+	canon, isLocal, err := ss.srv.opts.Resolver.Key(ctx, a)
 	if err != nil {
+		log.Error("sender check", "addr", addr, "err", err)
+		return false
+	}
+	if !isLocal {
 		return false
 	}
 	if slices.Contains(owned, canon) {

@@ -42,16 +42,29 @@ func CanonicalDomain(name string) (string, error) {
 }
 
 // CanonicalAddress splits and normalises a mail address (local@domain) into
-// the form the store keeps: local part and domain lowercase. Local parts may
-// be UTF-8 (RFC 6531). Quoted local parts, comments and source routes are
-// refused: an account or alias address is always a plain dot-atom.
+// the form the store keeps in a domain whose local parts are
+// case-insensitive (the default): local part and domain lowercase. Local
+// parts may be UTF-8 (RFC 6531). Quoted local parts, comments and source
+// routes are refused: an account or alias address is always a plain
+// dot-atom.
 func CanonicalAddress(addr string) (address, local, domain string, err error) {
+	return CanonicalAddressCase(addr, false)
+}
+
+// CanonicalAddressCase is CanonicalAddress for a domain with the given
+// Domain.LocalPartCaseSensitive: when caseSensitive is set the local part
+// is kept as given (User@ and user@ are different addresses), otherwise it
+// is lowercased. The domain is canonical (CanonicalDomain) either way.
+func CanonicalAddressCase(addr string, caseSensitive bool) (address, local, domain string, err error) {
 	addr = strings.TrimSpace(addr)
 	at := strings.LastIndexByte(addr, '@')
 	if at <= 0 || at == len(addr)-1 {
 		return "", "", "", fmt.Errorf("%w: address %q: want local@domain", ErrInvalid, addr)
 	}
-	local = strings.ToLower(addr[:at])
+	local = addr[:at]
+	if !caseSensitive {
+		local = strings.ToLower(local)
+	}
 	if !utf8.ValidString(local) {
 		return "", "", "", fmt.Errorf("%w: address %q: not UTF-8", ErrInvalid, addr)
 	}

@@ -68,7 +68,11 @@ type DomainStore interface {
 	Domain(ctx context.Context, name string) (Domain, error)
 	// Domains lists all domains sorted by name.
 	Domains(ctx context.Context) ([]Domain, error)
-	// UpdateDomain saves the changeable fields of d (catch-all).
+	// UpdateDomain saves the changeable fields of d (catch-all, local
+	// part case sensitivity). Turning LocalPartCaseSensitive off
+	// lowercases the addresses of the domain's accounts and aliases; it
+	// fails with ErrExists, changing nothing, when two of them differ only
+	// in case.
 	UpdateDomain(ctx context.Context, d Domain) error
 	// DeleteDomain removes a domain. It fails with ErrInvalid while the
 	// domain still has accounts or aliases.
@@ -83,7 +87,8 @@ type AccountStore interface {
 	// Account returns an account by id.
 	Account(ctx context.Context, id int64) (Account, error)
 	// AccountByAddress returns the account whose primary address is addr
-	// (case-insensitive domain; local part compared case-insensitively).
+	// (case-insensitive domain; local part compared case-insensitively
+	// unless the domain's LocalPartCaseSensitive is set).
 	AccountByAddress(ctx context.Context, addr string) (Account, error)
 	// Accounts lists the accounts of a domain, or of every domain when
 	// domain is "", sorted by address.
@@ -105,7 +110,8 @@ type AccountStore interface {
 	// AliasesOf lists the alias addresses that deliver to an account.
 	AliasesOf(ctx context.Context, accountID int64) ([]string, error)
 	// ResolveAddress maps an exact address to account ids: the account
-	// with that primary address, or the targets of an alias. It returns
+	// with that primary address, or the targets of an alias. The local
+	// part is compared as AccountByAddress does. It returns
 	// ErrNotFound when the address is neither. Plus addresses and
 	// catch-alls are resolved by the delivery layer on top of it.
 	ResolveAddress(ctx context.Context, addr string) ([]int64, error)
@@ -221,8 +227,13 @@ type Domain struct {
 	Name string
 	// CatchAll, when not empty, is the address of the account that gets
 	// mail for unknown local parts of the domain.
-	CatchAll  string
-	CreatedAt time.Time
+	CatchAll string
+	// LocalPartCaseSensitive makes the local parts of the domain's
+	// addresses case-sensitive: User@domain and user@domain are then
+	// different addresses (RFC 5321 §2.4 allows it). Off by default:
+	// local parts compare case-insensitively and are stored lowercase.
+	LocalPartCaseSensitive bool
+	CreatedAt              time.Time
 }
 
 // LoginPolicy says whether passwords may travel without TLS.
@@ -311,7 +322,8 @@ type NewAccount struct {
 // Account is a mailbox with a primary address.
 type Account struct {
 	ID int64
-	// Address is the primary address, local@domain, domain lowercase.
+	// Address is the primary address, local@domain, domain lowercase;
+	// the local part is lowercase unless the domain is case-sensitive.
 	Address       string
 	Domain        string
 	PasswordHash  string
