@@ -78,14 +78,30 @@ func adminCommands() []*command {
 
 // domainView is how commands print a domain.
 type domainView struct {
-	Name          string    `json:"name"`
+	// Name is the stored, A-label form (store.CanonicalDomain).
+	Name string `json:"name"`
+	// Unicode is the name in U-labels, for an internationalised domain.
+	Unicode       string    `json:"unicode,omitempty"`
 	CatchAll      string    `json:"catch_all,omitempty"`
 	CaseSensitive bool      `json:"local_part_case_sensitive"`
 	Created       time.Time `json:"created"`
 }
 
 func domainViewOf(d store.Domain) domainView {
-	return domainView{Name: d.Name, CatchAll: d.CatchAll, CaseSensitive: d.LocalPartCaseSensitive, Created: d.CreatedAt}
+	v := domainView{Name: d.Name, CatchAll: d.CatchAll, CaseSensitive: d.LocalPartCaseSensitive, Created: d.CreatedAt}
+	if u := store.DisplayDomain(d.Name); u != d.Name {
+		v.Unicode = u
+	}
+	return v
+}
+
+// label is the domain's name for people: "xn--e1afmkfd.xn--p1ai
+// (пример.рф)" for an internationalised one.
+func (v domainView) label() string {
+	if v.Unicode != "" {
+		return v.Name + " (" + v.Unicode + ")"
+	}
+	return v.Name
 }
 
 // caseText describes a domain's case rule for people.
@@ -122,7 +138,7 @@ func domainAdd(e *env, caseSensitive bool) error {
 			return e.printJSON(added)
 		}
 		for _, d := range added {
-			fmt.Fprintf(e.stdout, "domain %s added (%s)\n", d.Name, caseText(d.CaseSensitive))
+			fmt.Fprintf(e.stdout, "domain %s added (%s)\n", d.label(), caseText(d.CaseSensitive))
 		}
 		return nil
 	})
@@ -147,6 +163,9 @@ func domainList(e *env) error {
 		}
 		for _, d := range views {
 			var notes []string
+			if d.Unicode != "" {
+				notes = append(notes, d.Unicode)
+			}
 			if d.CaseSensitive {
 				notes = append(notes, "case-sensitive")
 			}
@@ -177,6 +196,9 @@ func domainShow(e *env) error {
 			return e.printJSON(v)
 		}
 		fmt.Fprintf(e.stdout, "domain:         %s\n", v.Name)
+		if v.Unicode != "" {
+			fmt.Fprintf(e.stdout, "unicode:        %s\n", v.Unicode)
+		}
 		fmt.Fprintf(e.stdout, "case-sensitive: %s (%s)\n", yesNo(v.CaseSensitive), caseText(v.CaseSensitive))
 		fmt.Fprintf(e.stdout, "catch-all:      %s\n", orNone(v.CatchAll))
 		fmt.Fprintf(e.stdout, "created:        %s\n", v.Created.Format(time.RFC3339))
@@ -216,7 +238,8 @@ func domainSet(e *env, caseSetting, catchAll string) error {
 		if d, err = st.Domain(e.ctx, d.Name); err != nil {
 			return err
 		}
-		return e.done(domainViewOf(d), fmt.Sprintf("domain %s changed (%s)", d.Name, caseText(d.LocalPartCaseSensitive)))
+		v := domainViewOf(d)
+		return e.done(v, fmt.Sprintf("domain %s changed (%s)", v.label(), caseText(d.LocalPartCaseSensitive)))
 	})
 }
 

@@ -61,10 +61,11 @@ type Store interface {
 
 // DomainStore manages the mail domains served.
 type DomainStore interface {
-	// CreateDomain adds a domain. The name is stored lowercase, as given:
-	// an internationalised name stays in UTF-8 (CanonicalDomain).
+	// CreateDomain adds a domain. The name is stored in canonical form
+	// (CanonicalDomain): lowercase, an internationalised name in IDNA
+	// A-labels, so "пример.рф" and "xn--e1afmkfd.xn--p1ai" are one domain.
 	CreateDomain(ctx context.Context, name string) (Domain, error)
-	// Domain returns one domain by name (any case).
+	// Domain returns one domain by name (any case, U-labels or A-labels).
 	Domain(ctx context.Context, name string) (Domain, error)
 	// Domains lists all domains sorted by name.
 	Domains(ctx context.Context) ([]Domain, error)

@@ -43,30 +43,66 @@ func testDomainCreateLowercase(t *testing.T, s store.Store) {
 	}
 }
 
-// The doc comment of CreateDomain says "IDNA ASCII form", store's
-// CanonicalDomain keeps UTF-8: either form is accepted here, as long as the
-// domain is found again in any case.
+// testDomainCreateInternational checks IDNA: a domain given in Unicode is
+// stored in its A-label form (store.CanonicalDomain), and the Unicode and
+// A-label forms name the same domain, account and alias.
 func testDomainCreateInternational(t *testing.T, s store.Store) {
 	d, err := s.CreateDomain(ctx(t), "Пример.РФ")
 	if err != nil {
 		t.Fatalf("CreateDomain: %v", err)
 	}
-	if d.Name != "пример.рф" && d.Name != "xn--e1afmkfd.xn--p1ai" {
-		t.Errorf("Name = %q, want пример.рф or xn--e1afmkfd.xn--p1ai", d.Name)
+	if d.Name != "xn--e1afmkfd.xn--p1ai" {
+		t.Errorf("Name = %q, want xn--e1afmkfd.xn--p1ai", d.Name)
 	}
-	got, err := s.Domain(ctx(t), "ПРИМЕР.РФ")
-	if err != nil {
-		t.Fatalf("Domain(ПРИМЕР.РФ): %v", err)
+	for _, name := range []string{"ПРИМЕР.РФ", "пример.рф", "xn--e1afmkfd.xn--p1ai", "XN--E1AFMKFD.XN--P1AI", "пример.xn--p1ai"} {
+		got, err := s.Domain(ctx(t), name)
+		if err != nil {
+			t.Errorf("Domain(%s): %v", name, err)
+			continue
+		}
+		if got.Name != d.Name {
+			t.Errorf("Domain(%s).Name = %q, want %q", name, got.Name, d.Name)
+		}
 	}
-	if got.Name != d.Name {
-		t.Errorf("Domain(ПРИМЕР.РФ).Name = %q, want %q", got.Name, d.Name)
+	for _, name := range []string{"пример.рф", "xn--e1afmkfd.xn--p1ai"} {
+		_, err = s.CreateDomain(ctx(t), name)
+		wantErr(t, err, store.ErrExists, "CreateDomain("+name+") again")
 	}
-	_, err = s.CreateDomain(ctx(t), "пример.рф")
-	wantErr(t, err, store.ErrExists, "CreateDomain(пример.рф) again")
+	if names := domainNames(t, s); !slices.Equal(names, []string{"xn--e1afmkfd.xn--p1ai"}) {
+		t.Errorf("Domains = %q, want one, in A-label form", names)
+	}
+
+	a := mustAccount(t, s, "Почта@пример.рф")
+	if a.Address != "почта@xn--e1afmkfd.xn--p1ai" || a.Domain != "xn--e1afmkfd.xn--p1ai" {
+		t.Errorf("account = %q in %q, want почта@xn--e1afmkfd.xn--p1ai", a.Address, a.Domain)
+	}
+	b := mustAccount(t, s, "info@XN--E1AFMKFD.xn--p1ai")
+	for addr, id := range map[string]int64{
+		"почта@пример.рф": a.ID, "ПОЧТА@xn--e1afmkfd.xn--p1ai": a.ID,
+		"info@пример.рф": b.ID, "info@xn--e1afmkfd.xn--p1ai": b.ID,
+	} {
+		wantAccount(t, s, addr, id)
+	}
+	if _, err := s.CreateAlias(ctx(t), "отдел@xn--e1afmkfd.xn--p1ai", []int64{a.ID}); err != nil {
+		t.Fatalf("CreateAlias: %v", err)
+	}
+	_, err = s.CreateAlias(ctx(t), "отдел@пример.рф", []int64{b.ID})
+	wantErr(t, err, store.ErrExists, "the same alias in the Unicode form")
+	for _, addr := range []string{"отдел@пример.рф", "ОТДЕЛ@xn--e1afmkfd.xn--p1ai"} {
+		ids, err := s.ResolveAddress(ctx(t), addr)
+		if err != nil {
+			t.Errorf("ResolveAddress(%s): %v", addr, err)
+			continue
+		}
+		wantIDs(t, ids, []int64{a.ID}, "ResolveAddress("+addr+")")
+	}
+	if as, err := s.Accounts(ctx(t), "пример.рф"); err != nil || len(as) != 2 {
+		t.Errorf("Accounts(пример.рф) = %d accounts, %v; want 2", len(as), err)
+	}
 }
 
 func testDomainCreateInvalid(t *testing.T, s store.Store) {
-	for _, name := range []string{"", "bad domain", "-x.example", "a..example", "semi;colon.example"} {
+	for _, name := range []string{"", "bad domain", "-x.example", "a..example", "semi;colon.example", "xn--abc.example", "-пример.рф"} {
 		_, err := s.CreateDomain(ctx(t), name)
 		wantErr(t, err, store.ErrInvalid, "CreateDomain("+name+")")
 	}
