@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,12 +22,28 @@ import (
 const generatedPasswordLength = 16
 
 func adminCommands() []*command {
-	var passwordStdin, admin bool
-	var quota string
+	var passwordStdin, admin, caseSensitive bool
+	var quota, caseSetting, catchAll string
 	var set userSettingsFlags
 	return []*command{
-		{name: "domain add", usage: "NAME...", summary: "add mail domains", run: domainAdd},
+		{
+			name: "domain add", usage: "NAME... [--case-sensitive]", summary: "add mail domains",
+			flags: func(fs *flag.FlagSet) {
+				fs.BoolVar(&caseSensitive, "case-sensitive", false, "local parts of the domain's addresses are case-sensitive (User@ and user@ differ)")
+			},
+			run: func(e *env) error { return domainAdd(e, caseSensitive) },
+		},
 		{name: "domain list", summary: "list mail domains", run: domainList},
+		{name: "domain show", usage: "NAME", summary: "show a domain's settings", run: domainShow},
+		{
+			name: "domain set", usage: "NAME [--case-sensitive=on|off] [--catch-all=ADDRESS|none]",
+			summary: "change a domain's settings",
+			flags: func(fs *flag.FlagSet) {
+				fs.StringVar(&caseSetting, "case-sensitive", "", "on|off: local parts of the domain's addresses are case-sensitive; off lowercases the stored addresses")
+				fs.StringVar(&catchAll, "catch-all", "", "ADDRESS|none: the account that gets mail for unknown addresses of the domain")
+			},
+			run: func(e *env) error { return domainSet(e, caseSetting, catchAll) },
+		},
 		{name: "domain remove", usage: "NAME", summary: "remove a domain that has no accounts or aliases left", run: domainRemove},
 		{
 			name: "user add", usage: "ADDRESS [--password-stdin] [--admin] [--quota SIZE]",
@@ -61,27 +78,69 @@ func adminCommands() []*command {
 	}
 }
 
-func domainAdd(e *env) error {
+// domainView is how commands print a domain.
+type domainView struct {
+	// Name is the stored, A-label form (store.CanonicalDomain).
+	Name string `json:"name"`
+	// Unicode is the name in U-labels, for an internationalised domain.
+	Unicode       string    `json:"unicode,omitempty"`
+	CatchAll      string    `json:"catch_all,omitempty"`
+	CaseSensitive bool      `json:"local_part_case_sensitive"`
+	Created       time.Time `json:"created"`
+}
+
+func domainViewOf(d store.Domain) domainView {
+	v := domainView{Name: d.Name, CatchAll: d.CatchAll, CaseSensitive: d.LocalPartCaseSensitive, Created: d.CreatedAt}
+	if u := store.DisplayDomain(d.Name); u != d.Name {
+		v.Unicode = u
+	}
+	return v
+}
+
+// label is the domain's name for people: "xn--e1afmkfd.xn--p1ai
+// (пример.рф)" for an internationalised one.
+func (v domainView) label() string {
+	if v.Unicode != "" {
+		return v.Name + " (" + v.Unicode + ")"
+	}
+	return v.Name
+}
+
+// caseText describes a domain's case rule for people.
+func caseText(caseSensitive bool) string {
+	if caseSensitive {
+		return "case-sensitive local parts"
+	}
+	return "case-insensitive local parts"
+}
+
+func domainAdd(e *env, caseSensitive bool) error {
 	if len(e.args) == 0 {
 		return usagef("name at least one domain")
 	}
 	return e.withStore(func(cfg *config.Config, st store.Store) error {
-		var added []store.Domain
+		var added []domainView
 		for _, name := range e.args {
 			d, err := st.CreateDomain(e.ctx, name)
 			if err != nil {
 				return err
 			}
+			if caseSensitive {
+				d.LocalPartCaseSensitive = true
+				if err := st.UpdateDomain(e.ctx, d); err != nil {
+					return err
+				}
+			}
 			if _, err := makeDKIMKeys(cfg, d.Name); err != nil {
 				return err
 			}
-			added = append(added, d)
+			added = append(added, domainViewOf(d))
 		}
 		if e.json {
 			return e.printJSON(added)
 		}
 		for _, d := range added {
-			fmt.Fprintf(e.stdout, "domain %s added\n", d.Name)
+			fmt.Fprintf(e.stdout, "domain %s added (%s)\n", d.label(), caseText(d.CaseSensitive))
 		}
 		return nil
 	})
@@ -93,17 +152,96 @@ func domainList(e *env) error {
 		if err != nil {
 			return err
 		}
+		views := make([]domainView, 0, len(ds))
+		for _, d := range ds {
+			views = append(views, domainViewOf(d))
+		}
 		if e.json {
-			return e.printJSON(nonNil(ds))
+			return e.printJSON(views)
 		}
 		if len(ds) == 0 {
 			fmt.Fprintln(e.stdout, "no domains yet: pochta domain add NAME")
 			return nil
 		}
-		for _, d := range ds {
-			fmt.Fprintln(e.stdout, d.Name)
+		for _, d := range views {
+			var notes []string
+			if d.Unicode != "" {
+				notes = append(notes, d.Unicode)
+			}
+			if d.CaseSensitive {
+				notes = append(notes, "case-sensitive")
+			}
+			if d.CatchAll != "" {
+				notes = append(notes, "catch-all "+d.CatchAll)
+			}
+			if len(notes) > 0 {
+				fmt.Fprintf(e.stdout, "%s\t(%s)\n", d.Name, strings.Join(notes, ", "))
+			} else {
+				fmt.Fprintln(e.stdout, d.Name)
+			}
 		}
 		return nil
+	})
+}
+
+func domainShow(e *env) error {
+	if len(e.args) != 1 {
+		return usagef("name one domain")
+	}
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		d, err := st.Domain(e.ctx, e.args[0])
+		if err != nil {
+			return err
+		}
+		v := domainViewOf(d)
+		if e.json {
+			return e.printJSON(v)
+		}
+		fmt.Fprintf(e.stdout, "domain:         %s\n", v.Name)
+		if v.Unicode != "" {
+			fmt.Fprintf(e.stdout, "unicode:        %s\n", v.Unicode)
+		}
+		fmt.Fprintf(e.stdout, "case-sensitive: %s (%s)\n", yesNo(v.CaseSensitive), caseText(v.CaseSensitive))
+		fmt.Fprintf(e.stdout, "catch-all:      %s\n", orNone(v.CatchAll))
+		fmt.Fprintf(e.stdout, "created:        %s\n", v.Created.Format(time.RFC3339))
+		return nil
+	})
+}
+
+func domainSet(e *env, caseSetting, catchAll string) error {
+	if len(e.args) != 1 {
+		return usagef("name one domain")
+	}
+	if caseSetting == "" && catchAll == "" {
+		return usagef("nothing to change: give --case-sensitive or --catch-all")
+	}
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		d, err := st.Domain(e.ctx, e.args[0])
+		if err != nil {
+			return err
+		}
+		if err := parseOnOff("case-sensitive", caseSetting, &d.LocalPartCaseSensitive); err != nil {
+			return err
+		}
+		switch strings.ToLower(catchAll) {
+		case "":
+		case "none", "off":
+			d.CatchAll = ""
+		default:
+			a, err := st.AccountByAddress(e.ctx, catchAll)
+			if err != nil {
+				return fmt.Errorf("--catch-all %s: %w", catchAll, err)
+			}
+			d.CatchAll = a.Address
+		}
+		if err := st.UpdateDomain(e.ctx, d); err != nil {
+			return err
+		}
+		if d, err = st.Domain(e.ctx, d.Name); err != nil {
+			return err
+		}
+		v := domainViewOf(d)
+		return e.done(v, fmt.Sprintf("domain %s changed (%s)", v.label(), caseText(d.LocalPartCaseSensitive)))
 	})
 }
 
@@ -303,7 +441,7 @@ func userShow(e *env) error {
 	if len(e.args) != 1 {
 		return usagef("name one address")
 	}
-	return e.withStore(func(_ *config.Config, st store.Store) error {
+	return e.withStore(func(cfg *config.Config, st store.Store) error {
 		a, err := st.AccountByAddress(e.ctx, e.args[0])
 		if err != nil {
 			return err
@@ -338,6 +476,9 @@ func userShow(e *env) error {
 		fmt.Fprintf(e.stdout, "apop secret:    %s\n", map[bool]string{true: "set", false: "none"}[v.APOP])
 		fmt.Fprintf(e.stdout, "imap:           %s\n", onOff(s.IMAPEnabled))
 		fmt.Fprintf(e.stdout, "login policy:   %s\n", orNone(string(s.LoginPolicy), "server default"))
+		fmt.Fprintf(e.stdout, "send per hour:  %s\n", formatLimit(s.SendPerHour, cfg.SMTP.MaxMessagesPerHour))
+		fmt.Fprintf(e.stdout, "send per day:   %s\n", formatLimit(s.SendPerDay, cfg.SMTP.MaxMessagesPerDay))
+		fmt.Fprintf(e.stdout, "max recipients: %s\n", formatLimit(s.MaxRecipients, cfg.SMTP.MaxRecipients))
 		return nil
 	})
 }
@@ -390,6 +531,7 @@ type userSettingsFlags struct {
 	pop3, imap, markSeen, since, del, folders, policy, quota, disabled, admin string
 	apop                                                                      string
 	forward, forwardKeep                                                      string
+	perHour, perDay, maxRcpts                                                 string
 }
 
 // apopFlag is --apop-secret: alone it means "generate one"; it also takes
@@ -420,6 +562,45 @@ func (f *userSettingsFlags) register(fs *flag.FlagSet) {
 		"alone, generate and print one; =stdin, read it from the first line of standard input; =off, remove it")
 	fs.StringVar(&f.forward, "forward", "", "comma-separated addresses that get every message (\"none\" stops forwarding)")
 	fs.StringVar(&f.forwardKeep, "forward-keep", "", "on|off: keep a copy in the account when forwarding")
+	fs.StringVar(&f.perHour, "send-per-hour", "", "N|default|unlimited: messages the account may submit per hour (default: [smtp] max_messages_per_hour)")
+	fs.StringVar(&f.perDay, "send-per-day", "", "N|default|unlimited: messages the account may submit per day (default: [smtp] max_messages_per_day)")
+	fs.StringVar(&f.maxRcpts, "max-recipients", "", "N|default|unlimited: recipients per message the account may submit (default: [smtp] max_recipients)")
+}
+
+// parseLimit reads a per-account limit override into *dst: a positive
+// number, "default" (or 0) for the server-wide limit, "unlimited" (or -1)
+// for none.
+func parseLimit(name, v string, dst *int) error {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "":
+		return nil
+	case "default", "0":
+		*dst = 0
+		return nil
+	case "unlimited", "none", "-1":
+		*dst = store.Unlimited
+		return nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return usagef("--%s: want a positive number, default or unlimited, not %q", name, v)
+	}
+	*dst = n
+	return nil
+}
+
+// formatLimit prints a per-account limit override with the server-wide
+// value it falls back to.
+func formatLimit(override, server int) string {
+	switch {
+	case override < 0:
+		return "unlimited"
+	case override > 0:
+		return strconv.Itoa(override)
+	case server > 0:
+		return fmt.Sprintf("%d (server default)", server)
+	}
+	return "unlimited (server default)"
 }
 
 // parseOnOff reads on/off (and yes/no, true/false) into *dst.
@@ -497,6 +678,14 @@ func (f *userSettingsFlags) apply(a *store.Account, now time.Time) error {
 			return usagef("--forward: %v", err)
 		}
 		s.Forward = to
+	}
+	for _, l := range []struct {
+		name, v string
+		dst     *int
+	}{{"send-per-hour", f.perHour, &s.SendPerHour}, {"send-per-day", f.perDay, &s.SendPerDay}, {"max-recipients", f.maxRcpts, &s.MaxRecipients}} {
+		if err := parseLimit(l.name, l.v, l.dst); err != nil {
+			return err
+		}
 	}
 	if f.quota != "" {
 		q, err := parseSize(f.quota)

@@ -272,6 +272,9 @@ func domainDNS(e *env) error {
 		if e.json {
 			return e.printJSON(recs)
 		}
+		if u := store.DisplayDomain(d.Name); u != d.Name {
+			fmt.Fprintf(e.stdout, "; %s is %s in DNS (IDNA A-labels)\n", u, d.Name)
+		}
 		for _, r := range recs {
 			if r.Note != "" {
 				fmt.Fprintf(e.stdout, "; %s\n", r.Note)

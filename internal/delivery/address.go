@@ -28,9 +28,14 @@ type Address struct {
 	// Local is the local part as given, with the quotes of a quoted
 	// local part removed and its quoted pairs unescaped.
 	Local string
-	// Domain is the domain, lowercase, without a trailing dot. For an
-	// address literal ("[192.0.2.1]") it keeps its brackets.
+	// Domain is the domain in canonical form (store.CanonicalDomain):
+	// IDNA A-labels, lowercase, without a trailing dot, whether it was
+	// written with U-labels or A-labels. For an address literal
+	// ("[192.0.2.1]") it keeps its brackets.
 	Domain string
+	// utf8 records that the address as written was not all ASCII (a
+	// UTF-8 local part or a U-label domain), so needs SMTPUTF8.
+	utf8 bool
 }
 
 // String returns local@domain, quoting the local part when it is not a
@@ -52,9 +57,11 @@ func (a Address) String() string {
 	return b.String()
 }
 
-// IsASCII reports whether the address is all ASCII (needs no SMTPUTF8).
+// IsASCII reports whether the address, as written, is all ASCII (needs no
+// SMTPUTF8). A domain written with U-labels is not, though Domain holds
+// its A-label form.
 func (a Address) IsASCII() bool {
-	return isASCII(a.Local) && isASCII(a.Domain)
+	return !a.utf8 && isASCII(a.Local) && isASCII(a.Domain)
 }
 
 // IsLiteral reports whether the domain is an address literal.
@@ -62,14 +69,22 @@ func (a Address) IsLiteral() bool {
 	return strings.HasPrefix(a.Domain, "[")
 }
 
-// Canonical returns the address in the form the store keys it by
-// (lowercase local part and domain), or an error when the local part is
-// not a dot-atom (quoted local parts never name a local mailbox).
+// Canonical returns the address in the form the store keys it by in a
+// case-insensitive domain (lowercase local part and domain), or an error
+// when the local part is not a dot-atom (quoted local parts never name a
+// local mailbox).
 func (a Address) Canonical() (string, error) {
+	return a.CanonicalCase(false)
+}
+
+// CanonicalCase is Canonical for a domain with the given
+// store.Domain.LocalPartCaseSensitive: with caseSensitive set the local
+// part keeps its case.
+func (a Address) CanonicalCase(caseSensitive bool) (string, error) {
 	if a.IsLiteral() {
 		return "", fmt.Errorf("%w: address literal %q", ErrBadAddress, a.Domain)
 	}
-	addr, _, _, err := store.CanonicalAddress(a.Local + "@" + a.Domain)
+	addr, _, _, err := store.CanonicalAddressCase(a.Local+"@"+a.Domain, caseSensitive)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrBadAddress, err)
 	}
@@ -142,11 +157,11 @@ func ParseAddress(s string) (Address, error) {
 	if err != nil {
 		return Address{}, err
 	}
-	return Address{Local: local, Domain: domain}, nil
+	return Address{Local: local, Domain: domain, utf8: !isASCII(s)}, nil
 }
 
-// parseDomain checks the domain of a path: a host name (UTF-8 labels
-// allowed) or an address literal.
+// parseDomain checks the domain of a path, a host name (UTF-8 labels
+// allowed) or an address literal, and returns its canonical form.
 func parseDomain(d string) (string, error) {
 	if strings.HasPrefix(d, "[") {
 		if !strings.HasSuffix(d, "]") || len(d) < 3 {

@@ -21,7 +21,9 @@ func TestParseAddress(t *testing.T) {
 		{"Anna.B+tag@Example.ORG.", "Anna.B+tag", "example.org", "Anna.B+tag@example.org"},
 		{`"john doe"@example.org`, "john doe", "example.org", `"john doe"@example.org`},
 		{`"a\"b"@example.org`, `a"b`, "example.org", `"a\"b"@example.org`},
-		{"пользователь@пример.рф", "пользователь", "пример.рф", "пользователь@пример.рф"},
+		{"пользователь@пример.рф", "пользователь", "xn--e1afmkfd.xn--p1ai", "пользователь@xn--e1afmkfd.xn--p1ai"},
+		{"user@Пример.РФ", "user", "xn--e1afmkfd.xn--p1ai", "user@xn--e1afmkfd.xn--p1ai"},
+		{"user@XN--E1AFMKFD.xn--p1ai", "user", "xn--e1afmkfd.xn--p1ai", "user@xn--e1afmkfd.xn--p1ai"},
 		{"x@[192.0.2.1]", "x", "[192.0.2.1]", "x@[192.0.2.1]"},
 	}
 	for _, g := range good {
@@ -34,7 +36,13 @@ func TestParseAddress(t *testing.T) {
 			t.Errorf("ParseAddress(%q) = %+v (%s)", g.in, a, a)
 		}
 	}
-	bad := []string{"", "anna", "@example.org", "anna@", "a..b@example.org", ".a@example.org", "a b@example.org",
+	for in, ascii := range map[string]bool{"user@пример.рф": false, "user@xn--e1afmkfd.xn--p1ai": true,
+		"почта@xn--e1afmkfd.xn--p1ai": false, "anna@example.org": true} {
+		if a, err := ParseAddress(in); err != nil || a.IsASCII() != ascii {
+			t.Errorf("ParseAddress(%q).IsASCII() = %v, %v; want %v (SMTPUTF8 needed as written)", in, a.IsASCII(), err, ascii)
+		}
+	}
+	bad := []string{"", "anna", "@example.org", "anna@", "a..b@example.org", "a@xn--abc.example", ".a@example.org", "a b@example.org",
 		`"unterminated@example.org`, "anna@exa mple.org", "anna@-bad.org", "a@[1.2.3.4", "a@b@c", "a\x00@example.org",
 		strings.Repeat("a", 65) + "@example.org", "\xff@example.org"}
 	for _, b := range bad {
@@ -45,7 +53,8 @@ func TestParseAddress(t *testing.T) {
 }
 
 func FuzzParseAddress(f *testing.F) {
-	for _, s := range []string{"anna@example.org", `"x y"@example.org`, "a+b@[1.2.3.4]", "пользователь@пример.рф", `"\""@x`} {
+	for _, s := range []string{"anna@example.org", `"x y"@example.org`, "a+b@[1.2.3.4]", "пользователь@пример.рф", `"\""@x`,
+		"a@xn--e1afmkfd.xn--p1ai", "a@BÜCHER.example"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -53,10 +62,17 @@ func FuzzParseAddress(f *testing.F) {
 		if err != nil {
 			return
 		}
-		// The printed form parses back to the same address.
+		// The printed form parses back to the same address (with the
+		// domain in A-labels, it may need SMTPUTF8 less than s did).
 		b, err := ParseAddress(a.String())
-		if err != nil || a != b {
+		if err != nil || a.Local != b.Local || a.Domain != b.Domain || (a.IsASCII() && !b.IsASCII()) {
 			t.Fatalf("%q → %+v → %q → %+v, %v", s, a, a.String(), b, err)
+		}
+		if !a.IsLiteral() && !isASCII(a.Domain) {
+			t.Fatalf("domain of %q not in A-labels: %q", s, a.Domain)
+		}
+		if isASCII(s) != a.IsASCII() {
+			t.Fatalf("%q: IsASCII = %v", s, a.IsASCII())
 		}
 		if strings.ContainsAny(a.String(), "\r\n") {
 			t.Fatalf("line break in %q", a.String())
@@ -165,6 +181,70 @@ func TestResolve(t *testing.T) {
 	a, _ := ParseAddress("anna+news@example.org")
 	if _, err := r.Resolve(ctx, a); !errors.Is(err, ErrUnknownUser) {
 		t.Errorf("plus disabled: %v", err)
+	}
+}
+
+// TestResolveCaseSensitive checks a domain with case-sensitive local
+// parts: User@ and user@ reach different accounts, other case forms
+// nobody (not even through the plus form), while the catch-all still takes
+// unknown local parts; Key gives the stored forms.
+func TestResolveCaseSensitive(t *testing.T) {
+	st, ids := testStore(t)
+	ctx := context.Background()
+	if _, err := st.CreateDomain(ctx, "cs.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UpdateDomain(ctx, store.Domain{Name: "cs.example", LocalPartCaseSensitive: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"Vera@cs.example", "vera@cs.example"} {
+		acct, err := st.CreateAccount(ctx, store.NewAccount{Address: a, PasswordHash: "x", Settings: store.DefaultSettings()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[a] = acct.ID
+	}
+	r := &Resolver{Store: st, PlusSeparators: "+"}
+	for _, c := range []struct {
+		addr, canon string
+		want        int64
+	}{
+		{"Vera@cs.example", "Vera@cs.example", ids["Vera@cs.example"]},
+		{"Vera@CS.EXAMPLE", "Vera@cs.example", ids["Vera@cs.example"]},
+		{"vera@cs.example", "vera@cs.example", ids["vera@cs.example"]},
+		{"Vera+x@cs.example", "Vera+x@cs.example", ids["Vera@cs.example"]},
+		{"VERA@cs.example", "", 0},
+		{"VERA+x@cs.example", "", 0},
+		{"ANNA@example.org", "anna@example.org", ids["anna@example.org"]},
+	} {
+		a, err := ParseAddress(c.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Resolve(ctx, a)
+		if c.want == 0 {
+			if !errors.Is(err, ErrUnknownUser) {
+				t.Errorf("%s: %+v, %v; want user unknown", c.addr, got, err)
+			}
+			continue
+		}
+		if err != nil || len(got.Accounts) != 1 || got.Accounts[0] != c.want || got.Address != c.canon {
+			t.Errorf("%s: %+v, %v; want %s → [%d]", c.addr, got, err, c.canon, c.want)
+		}
+		if key, ok, err := r.Key(ctx, a); err != nil || !ok || key != c.canon {
+			t.Errorf("Key(%s) = %q, %v, %v; want %q", c.addr, key, ok, err, c.canon)
+		}
+	}
+	if err := st.UpdateDomain(ctx, store.Domain{Name: "cs.example", LocalPartCaseSensitive: true, CatchAll: "Vera@cs.example"}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := ParseAddress("VERA@cs.example")
+	if got, err := r.Resolve(ctx, a); err != nil || len(got.Accounts) != 1 || got.Accounts[0] != ids["Vera@cs.example"] {
+		t.Errorf("VERA@ with catch-all Vera@: %+v, %v", got, err)
+	}
+	a, _ = ParseAddress("x@elsewhere.example")
+	if _, ok, err := r.Key(ctx, a); ok || err != nil {
+		t.Errorf("Key of a non-local address: %v, %v", ok, err)
 	}
 }
 

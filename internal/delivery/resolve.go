@@ -30,8 +30,9 @@ type Resolver struct {
 
 // Recipient is a resolved local recipient.
 type Recipient struct {
-	// Address is the recipient address in canonical form (lowercase), as
-	// the sender wrote it (with its plus tag).
+	// Address is the recipient address in canonical form (lowercase, or
+	// with the local part's case kept in a case-sensitive domain), as the
+	// sender wrote it (with its plus tag).
 	Address string
 	// Accounts are the ids of the accounts that get a copy.
 	Accounts []int64
@@ -56,6 +57,8 @@ func (r *Resolver) IsLocalDomain(ctx context.Context, domain string) (bool, erro
 // alias with exactly that address; else, for local+tag@domain, the
 // account or alias local@domain; else the domain's catch-all. It returns
 // ErrNotLocal for other domains and ErrUnknownUser when nothing matches.
+// Local parts compare case-insensitively unless the domain's
+// LocalPartCaseSensitive is set.
 func (r *Resolver) Resolve(ctx context.Context, a Address) (Recipient, error) {
 	if a.IsLiteral() {
 		return Recipient{}, fmt.Errorf("%s: %w", a.Domain, ErrNotLocal)
@@ -67,7 +70,7 @@ func (r *Resolver) Resolve(ctx context.Context, a Address) (Recipient, error) {
 	if err != nil {
 		return Recipient{}, fmt.Errorf("resolve %s: look up domain: %w", a, err)
 	}
-	canon, err := a.Canonical()
+	canon, err := a.CanonicalCase(dom.LocalPartCaseSensitive)
 	if err != nil {
 		return Recipient{}, fmt.Errorf("%s: %w", a, ErrUnknownUser)
 	}
@@ -98,6 +101,27 @@ func (r *Resolver) Resolve(ctx context.Context, a Address) (Recipient, error) {
 		}
 	}
 	return Recipient{}, fmt.Errorf("%s: %w", canon, ErrUnknownUser)
+}
+
+// Key returns the form an address of a local domain is stored in
+// (CanonicalCase under the domain's case rule), and false when the address
+// is not in a local domain or cannot name a local mailbox.
+func (r *Resolver) Key(ctx context.Context, a Address) (string, bool, error) {
+	if a.IsLiteral() {
+		return "", false, nil
+	}
+	dom, err := r.Store.Domain(ctx, a.Domain)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("look up domain %s: %w", a.Domain, err)
+	}
+	key, err := a.CanonicalCase(dom.LocalPartCaseSensitive)
+	if err != nil {
+		return "", false, nil
+	}
+	return key, true, nil
 }
 
 func (r *Resolver) lookup(ctx context.Context, addr string) ([]int64, error) {

@@ -79,8 +79,11 @@ type KeyDir struct {
 	Dir string
 }
 
+// cleanDomain gives the folder name of a domain's keys: the domain in
+// A-labels (an internationalised domain given in Unicode finds the keys
+// made for its A-label form, which is also DKIM's d=).
 func cleanDomain(domain string) (string, error) {
-	d := strings.ToLower(strings.TrimSuffix(domain, "."))
+	d := asciiDomain(domain)
 	if d == "" || strings.ContainsAny(d, "/\\") || d == "." || d == ".." {
 		return "", fmt.Errorf("bad domain %q", domain)
 	}

@@ -192,3 +192,32 @@ func TestDMARCRelaxedAlignmentUnderPublicSuffix(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysOfIDNDomain checks that an internationalised domain's keys are
+// kept, found and used (d=, record name) in the A-label form, whichever
+// form the domain is given in.
+func TestKeysOfIDNDomain(t *testing.T) {
+	kd := KeyDir{Dir: t.TempDir()}
+	made, err := kd.Generate("Пример.РФ", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil || len(made) != 2 {
+		t.Fatalf("Generate: %d keys, %v", len(made), err)
+	}
+	for _, name := range []string{"пример.рф", "xn--e1afmkfd.xn--p1ai"} {
+		keys, err := kd.Keys(name)
+		if err != nil || len(keys) != 2 {
+			t.Fatalf("Keys(%s): %d keys, %v", name, len(keys), err)
+		}
+		for _, k := range keys {
+			if k.Domain != "xn--e1afmkfd.xn--p1ai" || !strings.HasSuffix(k.RecordName(), "._domainkey.xn--e1afmkfd.xn--p1ai") {
+				t.Errorf("Keys(%s): domain %q, record %q; want A-labels", name, k.Domain, k.RecordName())
+			}
+		}
+	}
+	sig, err := kd.Sign(context.Background(), "пример.рф", strings.NewReader("From: a@пример.рф\r\nSubject: x\r\n\r\nbody\r\n"))
+	if err != nil || !bytes.Contains(sig, []byte("d=xn--e1afmkfd.xn--p1ai;")) {
+		t.Errorf("Sign: %q, %v; want d=xn--e1afmkfd.xn--p1ai", sig, err)
+	}
+	if d, err := FromDomain([]byte("From: Анна <anna@Пример.РФ>\r\n\r\n")); err != nil || d != "xn--e1afmkfd.xn--p1ai" {
+		t.Errorf("FromDomain = %q, %v; want xn--e1afmkfd.xn--p1ai", d, err)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-msgauth/authres"
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-msgauth/dmarc"
+	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 )
 
@@ -128,7 +129,7 @@ func (c *Checker) Check(ctx context.Context, in Input) Result {
 	if sender == "" {
 		sender = "postmaster@" + in.Helo
 	}
-	spfDomain := strings.ToLower(domainOf(sender))
+	spfDomain := asciiDomain(domainOf(sender))
 	sres, serr := spf.CheckHostWithSender(net.IP(in.IP.AsSlice()), in.Helo, sender,
 		spf.WithResolver(c.DNS), spf.WithContext(ctx))
 	spfValue := spfResultValue(sres)
@@ -242,8 +243,8 @@ func orgDomain(d string) string {
 	return org
 }
 
-// FromDomain returns the lower-case domain of the single address in the
-// From field of a message header.
+// FromDomain returns the domain of the single address in the From field
+// of a message header, lowercase, in A-labels.
 func FromDomain(head []byte) (string, error) { return headerFromDomain(head) }
 
 // headerFromDomain returns the domain of the single From address.
@@ -259,11 +260,22 @@ func headerFromDomain(head []byte) (string, error) {
 	if err != nil || len(addrs) != 1 {
 		return "", errors.New("unparsable From field")
 	}
-	d := strings.ToLower(domainOf(addrs[0].Address))
+	d := asciiDomain(domainOf(addrs[0].Address))
 	if d == "" {
 		return "", errors.New("From has no domain")
 	}
 	return d, nil
+}
+
+// asciiDomain returns a domain lowercase in its IDNA A-label form (what
+// DNS, DKIM's d= and the key folders use), or just lowercased when it is
+// not a valid internationalised name.
+func asciiDomain(d string) string {
+	d = strings.ToLower(strings.TrimSuffix(d, "."))
+	if a, err := idna.Lookup.ToASCII(d); err == nil {
+		return strings.ToLower(a)
+	}
+	return d
 }
 
 // headerValues returns the unfolded values of the fields called name.

@@ -178,10 +178,8 @@ func (ss *session) login(username, password string) error {
 		return errAuthTemp
 	}
 	acct := res.Account
-	owned := append([]string{strings.ToLower(acct.Address)}, aliases...)
-	for i, a := range owned {
-		owned[i] = strings.ToLower(a)
-	}
+	// The addresses as stored: the form Resolver.Key gives.
+	owned := append([]string{acct.Address}, aliases...)
 	ss.mu.Lock()
 	ss.account = &acct
 	ss.owned = owned
@@ -201,9 +199,10 @@ func (ss *session) authState() (*store.Account, []string, *slog.Logger) {
 }
 
 // owns reports whether the authenticated account may use addr as a
-// sender: its address, an alias, or a plus form of either.
+// sender: its address, an alias, or a plus form of either, compared under
+// the case rule of the address's domain.
 func (ss *session) owns(addr string) bool {
-	acct, owned, _ := ss.authState()
+	acct, owned, log := ss.authState()
 	if acct == nil {
 		return false
 	}
@@ -211,8 +210,14 @@ func (ss *session) owns(addr string) bool {
 	if err != nil {
 		return false
 	}
-	canon, err := a.Canonical()
+	ctx, cancel := context.WithTimeout(ss.srv.context(), time.Minute)
+	defer cancel()
+	canon, isLocal, err := ss.srv.opts.Resolver.Key(ctx, a)
 	if err != nil {
+		log.Error("sender check", "addr", addr, "err", err)
+		return false
+	}
+	if !isLocal {
 		return false
 	}
 	if slices.Contains(owned, canon) {
@@ -257,13 +262,14 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		return ss.fail(errTooBig)
 	}
 	if account != nil {
-		switch ss.srv.opts.Rate.check(account.ID, time.Now()) {
+		l := ss.srv.opts.Rate.limitsFor(account.Settings)
+		switch ss.srv.opts.Rate.check(account.ID, l, time.Now()) {
 		case limitHour:
-			log.Info("sending limit reached", "limit", "hour")
-			return errHourLimit(ss.srv.opts.Rate.perHour)
+			log.Info("sending limit reached", "limit", "hour", "max", l.perHour)
+			return errHourLimit(l.perHour)
 		case limitDay:
-			log.Info("sending limit reached", "limit", "day")
-			return errDayLimit(ss.srv.opts.Rate.perDay)
+			log.Info("sending limit reached", "limit", "day", "max", l.perDay)
+			return errDayLimit(l.perDay)
 		}
 	}
 	m := &delivery.Message{ID: newID(), From: from, UTF8: opts.UTF8,
@@ -292,7 +298,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if m == nil {
 		return reply(503, 5, 5, 1, "MAIL first")
 	}
-	if max := ss.srv.opts.SMTP.MaxRecipients; max > 0 && rcpts >= max {
+	if max := ss.maxRecipients(account); max > 0 && rcpts >= max {
 		return errTooManyRcpts
 	}
 	a, err := delivery.ParseAddress(to)
@@ -353,6 +359,16 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	ss.rcpts++
 	ss.mu.Unlock()
 	return nil
+}
+
+// maxRecipients is the recipient limit of a transaction: [smtp]
+// max_recipients, or the authenticated account's override; 0 means none.
+func (ss *session) maxRecipients(account *store.Account) int {
+	max := ss.srv.opts.SMTP.MaxRecipients
+	if account != nil {
+		max = store.EffectiveLimit(max, account.Settings.MaxRecipients)
+	}
+	return max
 }
 
 // usable drops disabled accounts and reports whether every remaining one
@@ -463,7 +479,7 @@ func (ss *session) Data(r io.Reader) error {
 		return errLocalError
 	}
 	if account != nil {
-		opts.Rate.record(account.ID, time.Now())
+		opts.Rate.record(account.ID, opts.Rate.limitsFor(account.Settings), time.Now())
 	}
 	log.Info("accepted", "id", m.ID, "from", m.From, "local", len(m.Local), "remote", len(m.Remote), "size", lr.n)
 	if opts.OnAccepted != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/pochta-mail/pochta/internal/store"
 )
 
 func TestLoginMechanism(t *testing.T) {
@@ -43,35 +45,73 @@ func TestLoginMechanism(t *testing.T) {
 
 func TestRateLimiter(t *testing.T) {
 	r := NewRateLimiter(2, 3)
+	l := r.limitsFor(store.DefaultSettings())
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	for i := 0; i < 2; i++ {
-		if l := r.check(1, now); l != limitNone {
-			t.Fatalf("message %d: %v", i, l)
+		if got := r.check(1, l, now); got != limitNone {
+			t.Fatalf("message %d: %v", i, got)
 		}
-		r.record(1, now)
+		r.record(1, l, now)
 	}
-	if l := r.check(1, now); l != limitHour {
-		t.Fatalf("third in an hour: %v", l)
+	if got := r.check(1, l, now); got != limitHour {
+		t.Fatalf("third in an hour: %v", got)
 	}
-	if l := r.check(2, now); l != limitNone {
+	if got := r.check(2, l, now); got != limitNone {
 		t.Fatal("another account limited")
 	}
 	later := now.Add(61 * time.Minute)
-	if l := r.check(1, later); l != limitNone {
-		t.Fatalf("after an hour: %v", l)
+	if got := r.check(1, l, later); got != limitNone {
+		t.Fatalf("after an hour: %v", got)
 	}
-	r.record(1, later)
-	if l := r.check(1, later.Add(2*time.Hour)); l != limitDay {
-		t.Fatalf("fourth in a day: %v", l)
+	r.record(1, l, later)
+	if got := r.check(1, l, later.Add(2*time.Hour)); got != limitDay {
+		t.Fatalf("fourth in a day: %v", got)
 	}
-	if l := r.check(1, now.Add(25*time.Hour)); l != limitNone {
-		t.Fatalf("next day: %v", l)
+	if got := r.check(1, l, now.Add(25*time.Hour)); got != limitNone {
+		t.Fatalf("next day: %v", got)
 	}
 	var none *RateLimiter
-	if none.check(1, now) != limitNone {
+	if none.check(1, none.limitsFor(store.DefaultSettings()), now) != limitNone {
 		t.Fatal("nil limiter limits")
 	}
-	none.record(1, now)
+	none.record(1, limits{perHour: 1}, now)
+}
+
+func TestRateLimiterOverrides(t *testing.T) {
+	r := NewRateLimiter(2, 0)
+	for _, c := range []struct {
+		hour, day int
+		want      limits
+	}{
+		{0, 0, limits{2, 0}},
+		{1, 0, limits{1, 0}},
+		{store.Unlimited, 0, limits{0, 0}},
+		{0, 5, limits{2, 5}},
+		{10, store.Unlimited, limits{10, 0}},
+	} {
+		s := store.DefaultSettings()
+		s.SendPerHour, s.SendPerDay = c.hour, c.day
+		if got := r.limitsFor(s); got != c.want {
+			t.Errorf("limitsFor(hour %d, day %d) = %+v, want %+v", c.hour, c.day, got, c.want)
+		}
+	}
+	// An account without limits is never counted, one with a lower
+	// limit is stopped at it while the server default still allows more.
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	free, low := limits{}, limits{perHour: 1}
+	for i := 0; i < 5; i++ {
+		if r.check(1, free, now) != limitNone {
+			t.Fatal("unlimited account limited")
+		}
+		r.record(1, free, now)
+	}
+	r.record(2, low, now)
+	if r.check(2, low, now) != limitHour {
+		t.Fatal("override of 1 per hour not applied")
+	}
+	if r.check(2, limits{perHour: 2}, now) != limitNone {
+		t.Fatal("server default of 2 per hour reached after one message")
+	}
 }
 
 func TestCleanHelo(t *testing.T) {

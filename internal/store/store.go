@@ -62,14 +62,19 @@ type Store interface {
 
 // DomainStore manages the mail domains served.
 type DomainStore interface {
-	// CreateDomain adds a domain. The name is stored lowercase, as given:
-	// an internationalised name stays in UTF-8 (CanonicalDomain).
+	// CreateDomain adds a domain. The name is stored in canonical form
+	// (CanonicalDomain): lowercase, an internationalised name in IDNA
+	// A-labels, so "пример.рф" and "xn--e1afmkfd.xn--p1ai" are one domain.
 	CreateDomain(ctx context.Context, name string) (Domain, error)
-	// Domain returns one domain by name (any case).
+	// Domain returns one domain by name (any case, U-labels or A-labels).
 	Domain(ctx context.Context, name string) (Domain, error)
 	// Domains lists all domains sorted by name.
 	Domains(ctx context.Context) ([]Domain, error)
-	// UpdateDomain saves the changeable fields of d (catch-all).
+	// UpdateDomain saves the changeable fields of d (catch-all, local
+	// part case sensitivity). Turning LocalPartCaseSensitive off
+	// lowercases the addresses of the domain's accounts and aliases; it
+	// fails with ErrExists, changing nothing, when two of them differ only
+	// in case.
 	UpdateDomain(ctx context.Context, d Domain) error
 	// DeleteDomain removes a domain. It fails with ErrInvalid while the
 	// domain still has accounts or aliases.
@@ -84,7 +89,8 @@ type AccountStore interface {
 	// Account returns an account by id.
 	Account(ctx context.Context, id int64) (Account, error)
 	// AccountByAddress returns the account whose primary address is addr
-	// (case-insensitive domain; local part compared case-insensitively).
+	// (case-insensitive domain; local part compared case-insensitively
+	// unless the domain's LocalPartCaseSensitive is set).
 	AccountByAddress(ctx context.Context, addr string) (Account, error)
 	// Accounts lists the accounts of a domain, or of every domain when
 	// domain is "", sorted by address.
@@ -106,7 +112,8 @@ type AccountStore interface {
 	// AliasesOf lists the alias addresses that deliver to an account.
 	AliasesOf(ctx context.Context, accountID int64) ([]string, error)
 	// ResolveAddress maps an exact address to account ids: the account
-	// with that primary address, or the targets of an alias. It returns
+	// with that primary address, or the targets of an alias. The local
+	// part is compared as AccountByAddress does. It returns
 	// ErrNotFound when the address is neither. Plus addresses and
 	// catch-alls are resolved by the delivery layer on top of it.
 	ResolveAddress(ctx context.Context, addr string) ([]int64, error)
@@ -238,8 +245,13 @@ type Domain struct {
 	Name string
 	// CatchAll, when not empty, is the address of the account that gets
 	// mail for unknown local parts of the domain.
-	CatchAll  string
-	CreatedAt time.Time
+	CatchAll string
+	// LocalPartCaseSensitive makes the local parts of the domain's
+	// addresses case-sensitive: User@domain and user@domain are then
+	// different addresses (RFC 5321 §2.4 allows it). Off by default:
+	// local parts compare case-insensitively and are stored lowercase.
+	LocalPartCaseSensitive bool
+	CreatedAt              time.Time
 }
 
 // LoginPolicy says whether passwords may travel without TLS.
@@ -290,6 +302,32 @@ type Settings struct {
 	Forward []string `json:"forward,omitempty"`
 	// ForwardKeep keeps a copy in the account when it forwards.
 	ForwardKeep bool `json:"forward_keep,omitempty"`
+	// SendPerHour and SendPerDay override the server-wide [smtp]
+	// max_messages_per_hour and max_messages_per_day for this account:
+	// 0 means the server's limit, Unlimited (-1) means no limit.
+	SendPerHour int `json:"send_per_hour,omitempty"`
+	SendPerDay  int `json:"send_per_day,omitempty"`
+	// MaxRecipients overrides [smtp] max_recipients for the messages this
+	// account submits: 0 means the server's limit, Unlimited (-1) none.
+	MaxRecipients int `json:"max_recipients,omitempty"`
+}
+
+// Unlimited in a per-account limit of Settings means "no limit", as
+// opposed to 0, "the server-wide limit".
+const Unlimited = -1
+
+// EffectiveLimit applies a per-account override to a server-wide limit
+// where 0 means no limit: an override of 0 keeps the server's value,
+// Unlimited (or any negative value) gives 0 (no limit), a positive one
+// replaces it.
+func EffectiveLimit(server, override int) int {
+	switch {
+	case override == 0:
+		return server
+	case override < 0:
+		return 0
+	}
+	return override
 }
 
 // DefaultSettings are the settings of a new account: POP3 and IMAP on, DELE
@@ -311,7 +349,8 @@ type NewAccount struct {
 // Account is a mailbox with a primary address.
 type Account struct {
 	ID int64
-	// Address is the primary address, local@domain, domain lowercase.
+	// Address is the primary address, local@domain, domain lowercase;
+	// the local part is lowercase unless the domain is case-sensitive.
 	Address       string
 	Domain        string
 	PasswordHash  string

@@ -249,3 +249,94 @@ func TestSMTPSubmissionExtra(t *testing.T) {
 		t.Fatal("submission_extra: message not delivered")
 	}
 }
+
+// TestSMTPSendingLimitsPerAccount checks the per-account overrides of the
+// [smtp] limits set with `pochta user set`: an account with a lower limit
+// is refused at its limit while another account is not, an account made
+// unlimited is not stopped by the server-wide limit, and the overrides are
+// shown by `pochta user show`.
+func TestSMTPSendingLimitsPerAccount(t *testing.T) {
+	s := policyServer(t, "max_messages_per_hour = 3\nmax_messages_per_day = 4\n")
+	s.AddUser(t, "vera@example.org", "vera-secret-1")
+	s.Pochta(t, "user", "set", "anna@example.org", "--send-per-hour", "1", "--max-recipients", "1")
+	s.Pochta(t, "user", "set", "boris@example.org", "--send-per-hour", "unlimited", "--send-per-day", "unlimited", "--max-recipients", "5")
+	s.Pochta(t, "user", "set", "vera@example.org", "--send-per-day", "2")
+
+	out := s.Pochta(t, "user", "show", "anna@example.org")
+	for _, want := range []string{"send per hour:  1\n", "send per day:   4 (server default)\n", "max recipients: 1\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("user show anna lacks %q:\n%s", want, out)
+		}
+	}
+	out = s.Pochta(t, "user", "show", "boris@example.org")
+	for _, want := range []string{"send per hour:  unlimited\n", "send per day:   unlimited\n", "max recipients: 5\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("user show boris lacks %q:\n%s", want, out)
+		}
+	}
+	if _, errOut, err := s.PochtaErr("user", "set", "anna@example.org", "--send-per-hour", "lots"); err == nil || !strings.Contains(errOut, "send-per-hour") {
+		t.Errorf("user set --send-per-hour lots: %v %s, want a usage error", err, errOut)
+	}
+
+	msg := func(from string) string { return simpleMessage(from, "boris@example.org", "n", "x") }
+
+	// anna: one message per hour, one recipient per message.
+	c := loginSubmission(t, s, "anna@example.org", annaPass)
+	c.expect("MAIL FROM:<anna@example.org>", "250")
+	c.expect("RCPT TO:<boris@example.org>", "250")
+	c.expect("RCPT TO:<vera@example.org>", "452 4.5.3")
+	if r := c.sendData(msg("anna@example.org")); r.Code != 250 {
+		t.Fatalf("anna's first message: %v", r)
+	}
+	r := c.send("anna@example.org", []string{"boris@example.org"}, msg("anna@example.org"))
+	if !strings.HasPrefix(r.String(), "450 4.7.1") || !strings.Contains(r.Text(), "1 messages per hour") {
+		t.Fatalf("anna's second message in an hour: %v, want 450 4.7.1 naming 1 per hour", r)
+	}
+	c.cmd("QUIT")
+
+	// boris: unlimited, past the server's 3 per hour and 4 per day, and
+	// five recipients where the server allows three.
+	c = loginSubmission(t, s, "boris@example.org", borisPass)
+	for i := 0; i < 6; i++ {
+		if r := c.send("boris@example.org", []string{"anna@example.org", "vera@example.org", "team@example.org", "anna@other.example", "boris@example.org"}, msg("boris@example.org")); r.Code != 250 {
+			t.Fatalf("boris's message %d: %v", i+1, r)
+		}
+	}
+	c.cmd("QUIT")
+
+	// vera: the server's 3 per hour still applies, her day limit is 2.
+	c = loginSubmission(t, s, "vera@example.org", "vera-secret-1")
+	c.expect("MAIL FROM:<vera@example.org>", "250")
+	for _, rc := range []string{"anna@example.org", "boris@example.org", "team@example.org"} {
+		c.expect("RCPT TO:<"+rc+">", "250")
+	}
+	c.expect("RCPT TO:<anna@other.example>", "452 4.5.3")
+	if r := c.sendData(msg("vera@example.org")); r.Code != 250 {
+		t.Fatalf("vera's first message: %v", r)
+	}
+	if r := c.send("vera@example.org", []string{"boris@example.org"}, msg("vera@example.org")); r.Code != 250 {
+		t.Fatalf("vera's second message: %v", r)
+	}
+	r = c.send("vera@example.org", []string{"boris@example.org"}, msg("vera@example.org"))
+	if !strings.HasPrefix(r.String(), "550 5.7.1") || !strings.Contains(r.Text(), "2 messages per day") {
+		t.Fatalf("vera's third message in a day: %v, want 550 5.7.1 naming 2 per day", r)
+	}
+	c.cmd("QUIT")
+
+	// Back to the server's limits: anna is now refused by its 3 per hour
+	// only after her third message.
+	s.Pochta(t, "user", "set", "anna@example.org", "--send-per-hour", "default")
+	if out := s.Pochta(t, "user", "show", "anna@example.org"); !strings.Contains(out, "send per hour:  3 (server default)\n") {
+		t.Errorf("user show after --send-per-hour default:\n%s", out)
+	}
+	c = loginSubmission(t, s, "anna@example.org", annaPass)
+	for i := 0; i < 2; i++ {
+		if r := c.send("anna@example.org", []string{"boris@example.org"}, msg("anna@example.org")); r.Code != 250 {
+			t.Fatalf("anna's message %d under the server limit: %v", i+2, r)
+		}
+	}
+	r = c.send("anna@example.org", []string{"boris@example.org"}, msg("anna@example.org"))
+	if !strings.HasPrefix(r.String(), "450 4.7.1") || !strings.Contains(r.Text(), "3 messages per hour") {
+		t.Fatalf("anna's fourth message: %v, want 450 4.7.1 naming 3 per hour", r)
+	}
+}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -64,6 +65,45 @@ func (s *Store) CreateDomain(ctx context.Context, name string) (store.Domain, er
 	return d, nil
 }
 
+// domainColumns are the columns a store.Domain is read from.
+const domainColumns = "name, catch_all, local_part_case_sensitive, created_at"
+
+// addressMatch is the condition that finds the stored form of an address:
+// $1 is the address with the local part as given, $2 lowercased, $3 its
+// domain; the domain's local_part_case_sensitive picks which one is
+// stored.
+const addressMatch = `address = CASE WHEN EXISTS (SELECT 1 FROM domains WHERE name = $3 AND local_part_case_sensitive) THEN $1::text ELSE $2::text END`
+
+// addressArgs canonicalises an address for addressMatch.
+func addressArgs(addr string) (exact, folded, domain string, err error) {
+	exact, _, domain, err = store.CanonicalAddressCase(addr, true)
+	if err != nil {
+		return "", "", "", err
+	}
+	folded, _, _, err = store.CanonicalAddress(addr)
+	return exact, folded, domain, err
+}
+
+// canonicalIn canonicalises an address for the domain it is in, read (and
+// share-locked against a change of its case rule) in the transaction w:
+// local part lowercased unless the domain is case-sensitive. For a domain
+// that is not local it fails with notLocal.
+func canonicalIn(w *wtx, address string, notLocal error) (addr, domain string, err error) {
+	_, _, domain, err = store.CanonicalAddress(address)
+	if err != nil {
+		return "", "", err
+	}
+	var cs bool
+	if err := w.queryRow("SELECT local_part_case_sensitive FROM domains WHERE name = $1 FOR SHARE", domain).Scan(&cs); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return "", "", fmt.Errorf("domain %s is not a local domain: %w", domain, notLocal)
+		}
+		return "", "", err
+	}
+	addr, _, _, err = store.CanonicalAddressCase(address, cs)
+	return addr, domain, err
+}
+
 // Domain implements store.Store.
 func (s *Store) Domain(ctx context.Context, name string) (store.Domain, error) {
 	if err := s.checkOpen(); err != nil {
@@ -74,8 +114,8 @@ func (s *Store) Domain(ctx context.Context, name string) (store.Domain, error) {
 		return store.Domain{}, fmt.Errorf("domain %q: %w", name, store.ErrNotFound)
 	}
 	var d store.Domain
-	err = s.pool.QueryRow(ctx, "SELECT name, catch_all, created_at FROM domains WHERE name = $1", n).
-		Scan(&d.Name, &d.CatchAll, &d.CreatedAt)
+	err = s.pool.QueryRow(ctx, "SELECT "+domainColumns+" FROM domains WHERE name = $1", n).
+		Scan(&d.Name, &d.CatchAll, &d.LocalPartCaseSensitive, &d.CreatedAt)
 	if err != nil {
 		return store.Domain{}, notFound(err, "domain "+n)
 	}
@@ -88,13 +128,13 @@ func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, "SELECT name, catch_all, created_at FROM domains ORDER BY name")
+	rows, err := s.pool.Query(ctx, "SELECT "+domainColumns+" FROM domains ORDER BY name")
 	if err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Domain, error) {
 		var d store.Domain
-		err := r.Scan(&d.Name, &d.CatchAll, &d.CreatedAt)
+		err := r.Scan(&d.Name, &d.CatchAll, &d.LocalPartCaseSensitive, &d.CreatedAt)
 		d.CreatedAt = d.CreatedAt.UTC()
 		return d, err
 	})
@@ -112,20 +152,74 @@ func (s *Store) UpdateDomain(ctx context.Context, d store.Domain) error {
 	}
 	catchAll := ""
 	if d.CatchAll != "" {
-		if catchAll, _, _, err = store.CanonicalAddress(d.CatchAll); err != nil {
+		// Kept as given: it is resolved like any address, under the
+		// case rule of its own domain.
+		if catchAll, _, _, err = store.CanonicalAddressCase(d.CatchAll, true); err != nil {
 			return fmt.Errorf("catch-all: %w", err)
 		}
 	}
 	return s.update(ctx, func(w *wtx) error {
-		tag, err := w.exec("UPDATE domains SET catch_all = $1 WHERE name = $2", catchAll, n)
-		if err != nil {
-			return fmt.Errorf("update domain %s: %w", n, err)
+		// The row lock makes accounts and aliases being added to the
+		// domain wait (canonicalIn share-locks it).
+		var wasCS bool
+		if err := w.queryRow("SELECT local_part_case_sensitive FROM domains WHERE name = $1 FOR UPDATE", n).Scan(&wasCS); err != nil {
+			return notFound(err, "domain "+n)
 		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("domain %s: %w", n, store.ErrNotFound)
+		if wasCS && !d.LocalPartCaseSensitive {
+			if err := foldAddresses(w, n); err != nil {
+				return fmt.Errorf("update domain %s: %w", n, err)
+			}
+		}
+		if _, err := w.exec("UPDATE domains SET catch_all = $1, local_part_case_sensitive = $2 WHERE name = $3",
+			catchAll, d.LocalPartCaseSensitive, n); err != nil {
+			return fmt.Errorf("update domain %s: %w", n, err)
 		}
 		return nil
 	})
+}
+
+// foldAddresses lowercases the local parts of a domain's account and alias
+// addresses when the domain stops being case-sensitive. Two addresses that
+// would become one make it fail with ErrExists.
+func foldAddresses(w *wtx, domain string) error {
+	type row struct {
+		table, addr string
+	}
+	var all []row
+	for _, table := range []string{"accounts", "aliases"} {
+		rows, err := w.Query(w.ctx, "SELECT DISTINCT address FROM "+table+" WHERE domain = $1 ORDER BY address", domain)
+		if err != nil {
+			return err
+		}
+		addrs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			all = append(all, row{table, a})
+		}
+	}
+	seen := map[string]string{}
+	for _, r := range all {
+		folded, _, _, err := store.CanonicalAddress(r.addr)
+		if err != nil {
+			return err
+		}
+		if other, ok := seen[folded]; ok {
+			return fmt.Errorf("%s and %s would be the same address: %w", other, r.addr, store.ErrExists)
+		}
+		seen[folded] = r.addr
+	}
+	for _, r := range all {
+		folded, _, _, _ := store.CanonicalAddress(r.addr)
+		if folded == r.addr {
+			continue
+		}
+		if _, err := w.exec("UPDATE "+r.table+" SET address = $1 WHERE address = $2", folded, r.addr); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DeleteDomain implements store.Store.
@@ -177,7 +271,7 @@ func scanAccount(r scanner) (store.Account, error) {
 
 // CreateAccount implements store.Store.
 func (s *Store) CreateAccount(ctx context.Context, na store.NewAccount) (store.Account, error) {
-	addr, _, domain, err := store.CanonicalAddress(na.Address)
+	_, _, domain, err := store.CanonicalAddress(na.Address)
 	if err != nil {
 		return store.Account{}, fmt.Errorf("create account: %w", err)
 	}
@@ -186,11 +280,16 @@ func (s *Store) CreateAccount(ctx context.Context, na store.NewAccount) (store.A
 		return store.Account{}, fmt.Errorf("create account: %w", err)
 	}
 	a := store.Account{
-		Address: addr, Domain: domain, PasswordHash: na.PasswordHash,
+		Domain: domain, PasswordHash: na.PasswordHash,
 		QuotaBytes: na.QuotaBytes, QuotaMessages: na.QuotaMessages, Admin: na.Admin,
 		Settings: na.Settings, CreatedAt: now(),
 	}
 	err = s.update(ctx, func(w *wtx) error {
+		addr, _, err := canonicalIn(w, na.Address, store.ErrNotFound)
+		if err != nil {
+			return err
+		}
+		a.Address = addr
 		if err := lockAddress(w, addr); err != nil {
 			return err
 		}
@@ -201,7 +300,7 @@ func (s *Store) CreateAccount(ctx context.Context, na store.NewAccount) (store.A
 		if isAlias {
 			return fmt.Errorf("%s is an alias: %w", addr, store.ErrExists)
 		}
-		err := w.queryRow(`INSERT INTO accounts (address, domain, password_hash, quota_bytes, quota_messages, admin, settings, created_at)
+		err = w.queryRow(`INSERT INTO accounts (address, domain, password_hash, quota_bytes, quota_messages, admin, settings, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 			addr, domain, na.PasswordHash, na.QuotaBytes, na.QuotaMessages, na.Admin, string(settings), a.CreatedAt).Scan(&a.ID)
 		switch {
@@ -242,13 +341,13 @@ func (s *Store) AccountByAddress(ctx context.Context, addr string) (store.Accoun
 	if err := s.checkOpen(); err != nil {
 		return store.Account{}, err
 	}
-	canon, _, _, err := store.CanonicalAddress(addr)
+	exact, folded, domain, err := addressArgs(addr)
 	if err != nil {
 		return store.Account{}, fmt.Errorf("account %q: %w", addr, store.ErrNotFound)
 	}
-	a, err := scanAccount(s.pool.QueryRow(ctx, "SELECT "+accountColumns+" FROM accounts WHERE address = $1", canon))
+	a, err := scanAccount(s.pool.QueryRow(ctx, "SELECT "+accountColumns+" FROM accounts WHERE "+addressMatch, exact, folded, domain))
 	if err != nil {
-		return a, notFound(err, "account "+canon)
+		return a, notFound(err, "account "+exact)
 	}
 	return a, nil
 }
@@ -325,22 +424,20 @@ func (s *Store) DeleteAccount(ctx context.Context, id int64) error {
 
 // CreateAlias implements store.Store.
 func (s *Store) CreateAlias(ctx context.Context, address string, targets []int64) (store.Alias, error) {
-	addr, _, domain, err := store.CanonicalAddress(address)
+	addr, _, _, err := store.CanonicalAddress(address)
 	if err != nil {
 		return store.Alias{}, fmt.Errorf("create alias: %w", err)
 	}
 	if len(targets) == 0 {
 		return store.Alias{}, fmt.Errorf("create alias %s: no targets: %w", addr, store.ErrInvalid)
 	}
-	al := store.Alias{Address: addr}
+	var al store.Alias
 	err = s.update(ctx, func(w *wtx) error {
-		var n int
-		if err := w.queryRow("SELECT count(*) FROM domains WHERE name = $1", domain).Scan(&n); err != nil {
+		addr, domain, err := canonicalIn(w, address, store.ErrInvalid)
+		if err != nil {
 			return err
 		}
-		if n == 0 {
-			return fmt.Errorf("domain %s is not a local domain: %w", domain, store.ErrInvalid)
-		}
+		al.Address = addr
 		if err := lockAddress(w, addr); err != nil {
 			return err
 		}
@@ -421,12 +518,13 @@ func (s *Store) Aliases(ctx context.Context, domain string) ([]store.Alias, erro
 
 // DeleteAlias implements store.Store.
 func (s *Store) DeleteAlias(ctx context.Context, address string) error {
-	addr, _, _, err := store.CanonicalAddress(address)
+	exact, folded, domain, err := addressArgs(address)
 	if err != nil {
 		return fmt.Errorf("alias %q: %w", address, store.ErrNotFound)
 	}
+	addr := exact
 	return s.update(ctx, func(w *wtx) error {
-		tag, err := w.exec("DELETE FROM aliases WHERE address = $1", addr)
+		tag, err := w.exec("DELETE FROM aliases WHERE "+addressMatch, exact, folded, domain)
 		if err != nil {
 			return fmt.Errorf("delete alias %s: %w", addr, err)
 		}
@@ -458,12 +556,12 @@ func (s *Store) ResolveAddress(ctx context.Context, address string) ([]int64, er
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	addr, _, _, err := store.CanonicalAddress(address)
+	addr, folded, domain, err := addressArgs(address)
 	if err != nil {
 		return nil, fmt.Errorf("address %q: %w", address, store.ErrNotFound)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id FROM accounts WHERE address = $1
-		UNION SELECT account_id FROM aliases WHERE address = $1`, addr)
+	rows, err := s.pool.Query(ctx, `SELECT id FROM accounts WHERE `+addressMatch+`
+		UNION SELECT account_id FROM aliases WHERE `+addressMatch, addr, folded, domain)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", addr, err)
 	}

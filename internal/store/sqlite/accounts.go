@@ -62,6 +62,44 @@ func (s *Store) CreateDomain(ctx context.Context, name string) (store.Domain, er
 	return d, nil
 }
 
+// domainColumns are the columns a store.Domain is read from.
+const domainColumns = "name, catch_all, local_part_case_sensitive, created_at"
+
+// addressMatch is the condition that finds the stored form of an address:
+// $1 is the address with the local part as given, $2 lowercased, $3 its
+// domain; the domain's local_part_case_sensitive picks which one is
+// stored.
+const addressMatch = `address = CASE WHEN EXISTS (SELECT 1 FROM domains WHERE name = $3 AND local_part_case_sensitive) THEN $1 ELSE $2 END`
+
+// addressArgs canonicalises an address for addressMatch.
+func addressArgs(addr string) (exact, folded, domain string, err error) {
+	exact, _, domain, err = store.CanonicalAddressCase(addr, true)
+	if err != nil {
+		return "", "", "", err
+	}
+	folded, _, _, err = store.CanonicalAddress(addr)
+	return exact, folded, domain, err
+}
+
+// canonicalIn canonicalises an address for the domain it is in, read in
+// the write transaction w: local part lowercased unless the domain is
+// case-sensitive. For a domain that is not local it fails with notLocal.
+func canonicalIn(w *wtx, address string, notLocal error) (addr, domain string, err error) {
+	_, _, domain, err = store.CanonicalAddress(address)
+	if err != nil {
+		return "", "", err
+	}
+	var cs bool
+	if err := w.queryRow("SELECT local_part_case_sensitive FROM domains WHERE name = $1", domain).Scan(&cs); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", "", fmt.Errorf("domain %s is not a local domain: %w", domain, notLocal)
+		}
+		return "", "", err
+	}
+	addr, _, _, err = store.CanonicalAddressCase(address, cs)
+	return addr, domain, err
+}
+
 // Domain implements store.Store.
 func (s *Store) Domain(ctx context.Context, name string) (store.Domain, error) {
 	if err := s.checkOpen(); err != nil {
@@ -73,8 +111,8 @@ func (s *Store) Domain(ctx context.Context, name string) (store.Domain, error) {
 	}
 	var d store.Domain
 	var created int64
-	err = s.read.QueryRowContext(ctx, "SELECT name, catch_all, created_at FROM domains WHERE name = $1", n).
-		Scan(&d.Name, &d.CatchAll, &created)
+	err = s.read.QueryRowContext(ctx, "SELECT "+domainColumns+" FROM domains WHERE name = $1", n).
+		Scan(&d.Name, &d.CatchAll, &d.LocalPartCaseSensitive, &created)
 	if err != nil {
 		return store.Domain{}, notFound(err, "domain "+n)
 	}
@@ -87,7 +125,7 @@ func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, "SELECT name, catch_all, created_at FROM domains ORDER BY name")
+	rows, err := s.read.QueryContext(ctx, "SELECT "+domainColumns+" FROM domains ORDER BY name")
 	if err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
 	}
@@ -96,7 +134,7 @@ func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
 	for rows.Next() {
 		var d store.Domain
 		var created int64
-		if err := rows.Scan(&d.Name, &d.CatchAll, &created); err != nil {
+		if err := rows.Scan(&d.Name, &d.CatchAll, &d.LocalPartCaseSensitive, &created); err != nil {
 			return nil, fmt.Errorf("list domains: %w", err)
 		}
 		d.CreatedAt = fromUnix(created)
@@ -113,20 +151,77 @@ func (s *Store) UpdateDomain(ctx context.Context, d store.Domain) error {
 	}
 	catchAll := ""
 	if d.CatchAll != "" {
-		if catchAll, _, _, err = store.CanonicalAddress(d.CatchAll); err != nil {
+		// Kept as given: it is resolved like any address, under the
+		// case rule of its own domain.
+		if catchAll, _, _, err = store.CanonicalAddressCase(d.CatchAll, true); err != nil {
 			return fmt.Errorf("catch-all: %w", err)
 		}
 	}
 	return s.update(ctx, func(w *wtx) error {
-		res, err := w.exec("UPDATE domains SET catch_all = $1 WHERE name = $2", catchAll, n)
-		if err != nil {
-			return fmt.Errorf("update domain %s: %w", n, err)
+		var wasCS bool
+		if err := w.queryRow("SELECT local_part_case_sensitive FROM domains WHERE name = $1", n).Scan(&wasCS); err != nil {
+			return notFound(err, "domain "+n)
 		}
-		if k, _ := res.RowsAffected(); k == 0 {
-			return fmt.Errorf("domain %s: %w", n, store.ErrNotFound)
+		if wasCS && !d.LocalPartCaseSensitive {
+			if err := foldAddresses(w, n); err != nil {
+				return fmt.Errorf("update domain %s: %w", n, err)
+			}
+		}
+		if _, err := w.exec("UPDATE domains SET catch_all = $1, local_part_case_sensitive = $2 WHERE name = $3",
+			catchAll, d.LocalPartCaseSensitive, n); err != nil {
+			return fmt.Errorf("update domain %s: %w", n, err)
 		}
 		return nil
 	})
+}
+
+// foldAddresses lowercases the local parts of a domain's account and alias
+// addresses when the domain stops being case-sensitive. Two addresses that
+// would become one make it fail with ErrExists.
+func foldAddresses(w *wtx, domain string) error {
+	type row struct {
+		table, addr string
+	}
+	var all []row
+	for _, table := range []string{"accounts", "aliases"} {
+		rows, err := w.QueryContext(w.ctx, "SELECT DISTINCT address FROM "+table+" WHERE domain = $1", domain)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var a string
+			if err := rows.Scan(&a); err != nil {
+				rows.Close()
+				return err
+			}
+			all = append(all, row{table, a})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	seen := map[string]string{}
+	for _, r := range all {
+		folded, _, _, err := store.CanonicalAddress(r.addr)
+		if err != nil {
+			return err
+		}
+		if other, ok := seen[folded]; ok {
+			return fmt.Errorf("%s and %s would be the same address: %w", other, r.addr, store.ErrExists)
+		}
+		seen[folded] = r.addr
+	}
+	for _, r := range all {
+		folded, _, _, _ := store.CanonicalAddress(r.addr)
+		if folded == r.addr {
+			continue
+		}
+		if _, err := w.exec("UPDATE "+r.table+" SET address = $1 WHERE address = $2", folded, r.addr); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DeleteDomain implements store.Store.
@@ -178,7 +273,7 @@ func scanAccount(r scanner) (store.Account, error) {
 
 // CreateAccount implements store.Store.
 func (s *Store) CreateAccount(ctx context.Context, na store.NewAccount) (store.Account, error) {
-	addr, _, domain, err := store.CanonicalAddress(na.Address)
+	_, _, domain, err := store.CanonicalAddress(na.Address)
 	if err != nil {
 		return store.Account{}, fmt.Errorf("create account: %w", err)
 	}
@@ -187,25 +282,24 @@ func (s *Store) CreateAccount(ctx context.Context, na store.NewAccount) (store.A
 		return store.Account{}, fmt.Errorf("create account: %w", err)
 	}
 	a := store.Account{
-		Address: addr, Domain: domain, PasswordHash: na.PasswordHash,
+		Domain: domain, PasswordHash: na.PasswordHash,
 		QuotaBytes: na.QuotaBytes, QuotaMessages: na.QuotaMessages, Admin: na.Admin,
 		Settings: na.Settings, CreatedAt: time.Now().UTC().Truncate(time.Second),
 	}
 	err = s.update(ctx, func(w *wtx) error {
-		var n int
-		if err := w.queryRow("SELECT count(*) FROM domains WHERE name = $1", domain).Scan(&n); err != nil {
+		addr, _, err := canonicalIn(w, na.Address, store.ErrNotFound)
+		if err != nil {
 			return err
 		}
-		if n == 0 {
-			return fmt.Errorf("domain %s is not a local domain: %w", domain, store.ErrNotFound)
-		}
+		a.Address = addr
+		var n int
 		if err := w.queryRow("SELECT count(*) FROM aliases WHERE address = $1", addr).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
 			return fmt.Errorf("%s is an alias: %w", addr, store.ErrExists)
 		}
-		err := w.queryRow(`INSERT INTO accounts (address, domain, password_hash, quota_bytes, quota_messages, admin, settings, created_at)
+		err = w.queryRow(`INSERT INTO accounts (address, domain, password_hash, quota_bytes, quota_messages, admin, settings, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 			addr, domain, na.PasswordHash, na.QuotaBytes, na.QuotaMessages, na.Admin, string(settings), unix(a.CreatedAt)).Scan(&a.ID)
 		if isUnique(err) {
@@ -244,13 +338,13 @@ func (s *Store) AccountByAddress(ctx context.Context, addr string) (store.Accoun
 	if err := s.checkOpen(); err != nil {
 		return store.Account{}, err
 	}
-	canon, _, _, err := store.CanonicalAddress(addr)
+	exact, folded, domain, err := addressArgs(addr)
 	if err != nil {
 		return store.Account{}, fmt.Errorf("account %q: %w", addr, store.ErrNotFound)
 	}
-	a, err := scanAccount(s.read.QueryRowContext(ctx, "SELECT "+accountColumns+" FROM accounts WHERE address = $1", canon))
+	a, err := scanAccount(s.read.QueryRowContext(ctx, "SELECT "+accountColumns+" FROM accounts WHERE "+addressMatch, exact, folded, domain))
 	if err != nil {
-		return a, notFound(err, "account "+canon)
+		return a, notFound(err, "account "+exact)
 	}
 	return a, nil
 }
@@ -328,22 +422,21 @@ func (s *Store) DeleteAccount(ctx context.Context, id int64) error {
 
 // CreateAlias implements store.Store.
 func (s *Store) CreateAlias(ctx context.Context, address string, targets []int64) (store.Alias, error) {
-	addr, _, domain, err := store.CanonicalAddress(address)
+	addr, _, _, err := store.CanonicalAddress(address)
 	if err != nil {
 		return store.Alias{}, fmt.Errorf("create alias: %w", err)
 	}
 	if len(targets) == 0 {
 		return store.Alias{}, fmt.Errorf("create alias %s: no targets: %w", addr, store.ErrInvalid)
 	}
-	al := store.Alias{Address: addr}
+	var al store.Alias
 	err = s.update(ctx, func(w *wtx) error {
-		var n int
-		if err := w.queryRow("SELECT count(*) FROM domains WHERE name = $1", domain).Scan(&n); err != nil {
+		addr, domain, err := canonicalIn(w, address, store.ErrInvalid)
+		if err != nil {
 			return err
 		}
-		if n == 0 {
-			return fmt.Errorf("domain %s is not a local domain: %w", domain, store.ErrInvalid)
-		}
+		al.Address = addr
+		var n int
 		if err := w.queryRow("SELECT (SELECT count(*) FROM accounts WHERE address = $1) + (SELECT count(*) FROM aliases WHERE address = $1)", addr).Scan(&n); err != nil {
 			return err
 		}
@@ -414,12 +507,13 @@ func (s *Store) Aliases(ctx context.Context, domain string) ([]store.Alias, erro
 
 // DeleteAlias implements store.Store.
 func (s *Store) DeleteAlias(ctx context.Context, address string) error {
-	addr, _, _, err := store.CanonicalAddress(address)
+	exact, folded, domain, err := addressArgs(address)
 	if err != nil {
 		return fmt.Errorf("alias %q: %w", address, store.ErrNotFound)
 	}
+	addr := exact
 	return s.update(ctx, func(w *wtx) error {
-		res, err := w.exec("DELETE FROM aliases WHERE address = $1", addr)
+		res, err := w.exec("DELETE FROM aliases WHERE "+addressMatch, exact, folded, domain)
 		if err != nil {
 			return fmt.Errorf("delete alias %s: %w", addr, err)
 		}
@@ -456,12 +550,12 @@ func (s *Store) ResolveAddress(ctx context.Context, address string) ([]int64, er
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	addr, _, _, err := store.CanonicalAddress(address)
+	addr, folded, domain, err := addressArgs(address)
 	if err != nil {
 		return nil, fmt.Errorf("address %q: %w", address, store.ErrNotFound)
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT id FROM accounts WHERE address = $1
-		UNION SELECT account_id FROM aliases WHERE address = $1`, addr)
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM accounts WHERE `+addressMatch+`
+		UNION SELECT account_id FROM aliases WHERE `+addressMatch, addr, folded, domain)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", addr, err)
 	}

@@ -63,6 +63,8 @@ var tests = []test{
 	{"Domain/DeleteWithAccounts", testDomainDeleteWithAccounts},
 	{"Domain/DeleteWithAliases", testDomainDeleteWithAliases},
 	{"Domain/CatchAll", testDomainCatchAll},
+	{"Domain/LocalPartCaseSensitive", testDomainCaseSensitive},
+	{"Domain/CaseInsensitiveAgain", testDomainCaseInsensitiveAgain},
 
 	// Accounts.
 	{"Account/CreateInMissingDomain", testAccountCreateInMissingDomain},
