@@ -128,19 +128,24 @@ func TestCrashConsistency(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Kill after a number of acknowledgements that differs per round,
-		// or after a deadline on a slow machine: either way the kill lands
-		// while deliveries are under way.
+		// or 10 s after the first one on a slow machine: either way the
+		// kill lands while deliveries are under way. A child that
+		// acknowledges nothing for 2 minutes (a hang) is killed too, and
+		// the round fails.
 		killAfter := 15 + round*17
 		sc := bufio.NewScanner(stdout)
 		n := 0
 		var killed atomic.Bool
-		deadline := time.AfterFunc(10*time.Second, func() { killed.Store(true); cmd.Process.Signal(syscall.SIGKILL) })
+		deadline := time.AfterFunc(2*time.Minute, func() { killed.Store(true); cmd.Process.Signal(syscall.SIGKILL) })
 		for sc.Scan() {
 			f := strings.Fields(sc.Text())
 			if len(f) == 4 && f[0] == "ACK" {
 				id, _ := strconv.ParseInt(f[1], 10, 64)
 				acked[id] = [2]string{f[2], f[3]}
 				n++
+				if n == 1 {
+					deadline.Reset(10 * time.Second)
+				}
 				if n == killAfter {
 					killed.Store(true)
 					cmd.Process.Signal(syscall.SIGKILL)
