@@ -46,6 +46,9 @@ type Store interface {
 	AccountStore
 	FolderStore
 	MessageStore
+	QueueStore
+	MaildropLocker
+	CounterStore
 
 	// Subscribe returns a subscription to the change events of one account
 	// (every folder in it). Events made by this process and, for shared

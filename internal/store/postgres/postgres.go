@@ -89,6 +89,8 @@ type Store struct {
 
 	notifier *notifier
 	listener *listener
+	// maildrops holds this process's POP3 maildrop locks.
+	maildrops *maildropLocker
 }
 
 var _ store.Store = (*Store)(nil)
@@ -132,6 +134,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		blobs: inlineBlobs{},
 		hub:   store.NewHub(),
 		node:  hex.EncodeToString(rnd[:]),
+		maildrops: &maildropLocker{cfg: cfg.ConnConfig.Copy(), log: log,
+			held: make(map[int64]struct{})},
 	}
 	s.notifier = newNotifier(pool, s.node, log)
 	s.listener, err = startListener(ctx, cfg.ConnConfig.Copy(), s.node, s.hub, log)
@@ -157,6 +161,7 @@ func (s *Store) Close() error {
 	s.writes.Wait()
 	s.notifier.close()
 	s.listener.close()
+	s.maildrops.close()
 	s.hub.CloseAll()
 	s.pool.Close()
 	return nil
