@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,10 +37,16 @@ func (s *services) smtpState() (*smtpShared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	q, err := delivery.OpenDirQueue(filepath.Join(dataDir, "queue"))
+	// The queue lives in the store; a queue folder left by an earlier
+	// version is moved in once.
+	moved, err := delivery.MigrateDirQueue(context.Background(), filepath.Join(dataDir, "queue"), s.store)
 	if err != nil {
 		return nil, fmt.Errorf("outbound queue: %w", err)
 	}
+	if moved > 0 {
+		s.log.Info("moved the queue folder's messages into the store", "messages", moved)
+	}
+	q := delivery.StoreQueue{Store: s.store}
 	spool := filepath.Join(dataDir, "tmp")
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return nil, fmt.Errorf("spool folder: %w", err)
@@ -48,6 +55,10 @@ func (s *services) smtpState() (*smtpShared, error) {
 	qopts := queue.OptionsFromConfig(s.cfg)
 	qopts.Queue, qopts.Store, qopts.Resolver, qopts.Log = q, s.store, resolver, s.log
 	qopts.DKIM = &msgauth.KeyDir{Dir: filepath.Join(dataDir, "dkim")}
+	// Processes of one node (a host and its data folder) take over each
+	// other's leases at once on restart; other nodes wait for them.
+	host, _ := os.Hostname()
+	qopts.Node = host + ":" + dataDir
 	runner := queue.New(qopts)
 	s.smtp = &smtpShared{
 		queue:     q,

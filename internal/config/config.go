@@ -364,6 +364,7 @@ func Default() *Config {
 			Concurrency:          20,
 			ConcurrencyPerDomain: 4,
 			ConnectTimeout:       Duration(30 * time.Second),
+			LeaseTime:            Duration(30 * time.Minute),
 		},
 	}
 }

@@ -41,6 +41,12 @@ type QueueConfig struct {
 	// ConnectTimeout bounds connecting to a remote server and its
 	// greeting. At least 1s. Default "30s".
 	ConnectTimeout Duration `toml:"connect_timeout"`
+
+	// LeaseTime is how long a node that took a message for delivery
+	// keeps it before another node may take it over (a node that died
+	// mid-attempt). Longer than any attempt takes. At least 1s. Default
+	// "30m".
+	LeaseTime Duration `toml:"lease_time"`
 }
 
 // Route is a fixed next hop for a destination domain.
