@@ -60,9 +60,13 @@ func (s *services) smtpState() (*smtpShared, error) {
 	host, _ := os.Hostname()
 	qopts.Node = host + ":" + dataDir
 	runner := queue.New(qopts)
+	rate := smtpd.NewRateLimiter(s.cfg.SMTP.MaxMessagesPerHour, s.cfg.SMTP.MaxMessagesPerDay)
+	if sharedStore(s.cfg) {
+		rate = smtpd.NewStoreRateLimiter(s.store, s.cfg.SMTP.MaxMessagesPerHour, s.cfg.SMTP.MaxMessagesPerDay, s.log)
+	}
 	s.smtp = &smtpShared{
 		queue:     q,
-		rate:      smtpd.NewRateLimiter(s.cfg.SMTP.MaxMessagesPerHour, s.cfg.SMTP.MaxMessagesPerDay),
+		rate:      rate,
 		deliverer: &delivery.Deliverer{Store: s.store, Queue: runner.Notify(q), Log: s.log.With("service", "delivery")},
 		resolver:  resolver,
 		spool:     spool,

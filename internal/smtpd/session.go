@@ -257,7 +257,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		return ss.fail(errTooBig)
 	}
 	if account != nil {
-		switch ss.srv.opts.Rate.check(account.ID, time.Now()) {
+		switch ss.srv.opts.Rate.check(ss.srv.context(), account.ID, time.Now()) {
 		case limitHour:
 			log.Info("sending limit reached", "limit", "hour")
 			return errHourLimit(ss.srv.opts.Rate.perHour)
@@ -460,7 +460,7 @@ func (ss *session) Data(r io.Reader) error {
 		return errLocalError
 	}
 	if account != nil {
-		opts.Rate.record(account.ID, time.Now())
+		opts.Rate.record(ss.srv.context(), account.ID, time.Now())
 	}
 	log.Info("accepted", "id", m.ID, "from", m.From, "local", len(m.Local), "remote", len(m.Remote), "size", lr.n)
 	return accepted(m.ID)

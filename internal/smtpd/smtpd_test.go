@@ -2,8 +2,11 @@ package smtpd
 
 import (
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
 
 func TestLoginMechanism(t *testing.T) {
@@ -41,37 +44,74 @@ func TestLoginMechanism(t *testing.T) {
 	}
 }
 
+// TestRateLimiter runs the same sending limits on the in-memory counts
+// and on the store's (what several nodes share).
 func TestRateLimiter(t *testing.T) {
-	r := NewRateLimiter(2, 3)
+	st, err := sqlite.Open(t.Context(), sqlite.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for name, r := range map[string]*RateLimiter{
+		"memory": NewRateLimiter(2, 3),
+		"store":  NewStoreRateLimiter(st, 2, 3, nil),
+	} {
+		t.Run(name, func(t *testing.T) { testRateLimiter(t, r) })
+	}
+	var none *RateLimiter
+	if none.check(t.Context(), 1, time.Now()) != limitNone {
+		t.Fatal("nil limiter limits")
+	}
+	none.record(t.Context(), 1, time.Now())
+}
+
+func testRateLimiter(t *testing.T, r *RateLimiter) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	for i := 0; i < 2; i++ {
-		if l := r.check(1, now); l != limitNone {
+		if l := r.check(t.Context(), 1, now); l != limitNone {
 			t.Fatalf("message %d: %v", i, l)
 		}
-		r.record(1, now)
+		r.record(t.Context(), 1, now)
 	}
-	if l := r.check(1, now); l != limitHour {
+	if l := r.check(t.Context(), 1, now); l != limitHour {
 		t.Fatalf("third in an hour: %v", l)
 	}
-	if l := r.check(2, now); l != limitNone {
+	if l := r.check(t.Context(), 2, now); l != limitNone {
 		t.Fatal("another account limited")
 	}
 	later := now.Add(61 * time.Minute)
-	if l := r.check(1, later); l != limitNone {
+	if l := r.check(t.Context(), 1, later); l != limitNone {
 		t.Fatalf("after an hour: %v", l)
 	}
-	r.record(1, later)
-	if l := r.check(1, later.Add(2*time.Hour)); l != limitDay {
+	r.record(t.Context(), 1, later)
+	if l := r.check(t.Context(), 1, later.Add(2*time.Hour)); l != limitDay {
 		t.Fatalf("fourth in a day: %v", l)
 	}
-	if l := r.check(1, now.Add(25*time.Hour)); l != limitNone {
+	if l := r.check(t.Context(), 1, now.Add(25*time.Hour)); l != limitNone {
 		t.Fatalf("next day: %v", l)
 	}
-	var none *RateLimiter
-	if none.check(1, now) != limitNone {
-		t.Fatal("nil limiter limits")
+}
+
+// BenchmarkRateLimiter compares a check and a record in memory and in the
+// SQLite store (the single-node choice).
+func BenchmarkRateLimiter(b *testing.B) {
+	st, err := sqlite.Open(b.Context(), sqlite.Options{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
 	}
-	none.record(1, now)
+	b.Cleanup(func() { st.Close() })
+	for _, bc := range []struct {
+		name string
+		r    *RateLimiter
+	}{{"memory", NewRateLimiter(1_000_000, 1_000_000)}, {"sqlite", NewStoreRateLimiter(st, 1_000_000, 1_000_000, nil)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			now := time.Now()
+			for i := 0; b.Loop(); i++ {
+				bc.r.check(b.Context(), int64(i%100), now)
+				bc.r.record(b.Context(), int64(i%100), now)
+			}
+		})
+	}
 }
 
 func TestCleanHelo(t *testing.T) {
