@@ -5,10 +5,10 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -222,20 +222,17 @@ func folderMessages(t testing.TB, s *Server, addr string, role store.Role) []str
 	return out
 }
 
-// queued returns the envelopes (JSON text) of the outbound queue.
+// queued returns the envelopes (JSON text) of the outbound queue, as
+// `pochta queue list --json` shows them.
 func queued(t testing.TB, s *Server) []string {
 	t.Helper()
-	entries, err := filepath.Glob(filepath.Join(s.Dir, "data", "queue", "msg", "*.json"))
-	if err != nil {
-		t.Fatal(err)
+	var envs []json.RawMessage
+	if err := json.Unmarshal([]byte(s.Pochta(t, "queue", "list", "--json")), &envs); err != nil {
+		t.Fatalf("queue list --json: %v", err)
 	}
 	var out []string
-	for _, e := range entries {
-		b, err := os.ReadFile(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, string(b))
+	for _, e := range envs {
+		out = append(out, string(e))
 	}
 	return out
 }
