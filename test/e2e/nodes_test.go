@@ -21,7 +21,7 @@ import (
 // Unlike StartServer it adds no domain (the shared store has it). The
 // DKIM keys of dkimFrom's data folder are copied in, as an operator
 // gives every node the same keys.
-func startNode(t *testing.T, extra string, dkimFrom *Server) *Server {
+func startNode(t testing.TB, extra string, dkimFrom *Server) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	s := &Server{t: t, Dir: dir, Config: filepath.Join(dir, "pochta.toml"), Addrs: map[string]string{}, done: make(chan struct{})}
