@@ -257,7 +257,9 @@ func tables(dir string) []table {
 			}},
 		{"search", "SELECT rowid, headers, body FROM search",
 			[]string{"body_id", "headers", "body"},
-			func(v []any) ([]any, error) { return []any{i64(v[0]), searchText(str(v[1])), searchText(str(v[2]))}, nil }},
+			func(v []any) ([]any, error) {
+				return []any{i64(v[0]), searchText(str(v[1])), searchText(str(v[2]))}, nil
+			}},
 		{"messages", `SELECT id, account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, pop3_hidden
 			FROM messages ORDER BY id`,
 			[]string{"id", "account_id", "folder_id", "uid", "modseq", "flags", "seen", "deleted", "internal_date", "size", "body_id", "pop3_hidden"},
