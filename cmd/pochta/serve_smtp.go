@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,9 +58,12 @@ func (s *services) smtpState() (*smtpShared, error) {
 	qopts.Queue, qopts.Store, qopts.Resolver, qopts.Log = q, s.store, resolver, s.log
 	qopts.DKIM = &msgauth.KeyDir{Dir: filepath.Join(dataDir, "dkim")}
 	// Processes of one node (a host and its data folder) take over each
-	// other's leases at once on restart; other nodes wait for them.
+	// other's leases at once on restart; other nodes wait for them. The
+	// folder is named by a hash: the node name must not contain '/',
+	// which ends it in lease owners.
 	host, _ := os.Hostname()
-	qopts.Node = host + ":" + dataDir
+	sum := sha256.Sum256([]byte(dataDir))
+	qopts.Node = host + ":" + hex.EncodeToString(sum[:6])
 	runner := queue.New(qopts)
 	rate := smtpd.NewRateLimiter(s.cfg.SMTP.MaxMessagesPerHour, s.cfg.SMTP.MaxMessagesPerDay)
 	if sharedStore(s.cfg) {

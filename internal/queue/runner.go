@@ -80,8 +80,9 @@ type Options struct {
 	// attempt takes.
 	LeaseTime time.Duration
 	// Node names this node among those sharing the queue (default the
-	// host name). A process takes over at once the leases of earlier
-	// processes of the same node, which must have died.
+	// host name); it must not contain '/'. A process takes over at once
+	// the leases of earlier processes of the same node, which must have
+	// died.
 	Node string
 	// Log receives the engine's logs; nil means slog.Default().
 	Log *slog.Logger
