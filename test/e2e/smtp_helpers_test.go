@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -222,17 +224,47 @@ func folderMessages(t testing.TB, s *Server, addr string, role store.Role) []str
 	return out
 }
 
-// queued returns the envelopes (JSON text) of the outbound queue, as
-// `pochta queue list --json` shows them.
+// queued returns the envelopes (compact JSON text) of the outbound queue:
+// read from the SQLite store directly (quick, so a message the engine is
+// about to finish is still seen), or with `pochta queue list --json` for
+// other stores.
 func queued(t testing.TB, s *Server) []string {
 	t.Helper()
 	var envs []json.RawMessage
-	if err := json.Unmarshal([]byte(s.Pochta(t, "queue", "list", "--json")), &envs); err != nil {
-		t.Fatalf("queue list --json: %v", err)
+	cfg, err := os.ReadFile(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(cfg), `backend = "postgres"`) {
+		if err := json.Unmarshal([]byte(s.Pochta(t, "queue", "list", "--json")), &envs); err != nil {
+			t.Fatalf("queue list --json: %v", err)
+		}
+	} else {
+		ctx := context.Background()
+		st, err := sqlite.Open(ctx, sqlite.Options{Dir: filepath.Join(s.Dir, "data")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := st.QueuedMessages(ctx)
+		st.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range list {
+			b, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			envs = append(envs, b)
+		}
 	}
 	var out []string
 	for _, e := range envs {
-		out = append(out, string(e))
+		var c bytes.Buffer
+		if err := json.Compact(&c, e); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c.String())
 	}
 	return out
 }
