@@ -26,6 +26,12 @@
 // skipped. Events are hints (see store.Event): one lost when a process dies
 // between its commit and its NOTIFY, or while a listener reconnects, only
 // delays a subscriber until the next event.
+//
+// The outbound queue is shared: delivery engines claim messages with
+// UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED), setting a lease
+// that another node respects until it expires. POP3 maildrop locks are
+// session-level advisory locks held on one connection of the process's
+// own, so they vanish with the process.
 package postgres
 
 import (
