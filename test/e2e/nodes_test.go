@@ -153,7 +153,7 @@ func (s *peerSession) Data(r io.Reader) error {
 // every first attempt here succeeds unless its node died).
 func deliveredBy(s *Server) (all, takenOver int) {
 	for _, l := range strings.Split(s.Logs(), "\n") {
-		if !strings.Contains(l, "msg=delivered") {
+		if !strings.Contains(l, "msg=delivered service=queue ") {
 			continue
 		}
 		all++
