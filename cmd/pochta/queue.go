@@ -34,20 +34,18 @@ func queueCommands() []*command {
 	}
 }
 
-// openQueue opens the queue folder of the configured data folder.
-func (e *env) openQueue() (*delivery.DirQueue, error) {
-	cfg, err := e.loadConfig()
-	if err != nil {
-		return nil, err
-	}
-	return delivery.OpenDirQueue(filepath.Join(cfg.DataDir, "queue"))
+// withQueue opens the configured store and runs fn on its queue.
+func (e *env) withQueue(fn func(q delivery.Queue) error) error {
+	return e.withStore(func(_ *config.Config, st store.Store) error {
+		return fn(delivery.StoreQueue{Store: st})
+	})
 }
 
 func queueList(e *env) error {
-	q, err := e.openQueue()
-	if err != nil {
-		return err
-	}
+	return e.withQueue(func(q delivery.Queue) error { return queueListIn(e, q) })
+}
+
+func queueListIn(e *env, q delivery.Queue) error {
 	envs, err := q.List(e.ctx)
 	if err != nil {
 		return err
@@ -78,7 +76,7 @@ func queueList(e *env) error {
 }
 
 // queuedEnvelope finds one message by id.
-func queuedEnvelope(e *env, q *delivery.DirQueue) (delivery.QueueEnvelope, error) {
+func queuedEnvelope(e *env, q delivery.Queue) (delivery.QueueEnvelope, error) {
 	if len(e.args) != 1 {
 		return delivery.QueueEnvelope{}, usagef("name one queued message id")
 	}
@@ -95,10 +93,10 @@ func queuedEnvelope(e *env, q *delivery.DirQueue) (delivery.QueueEnvelope, error
 }
 
 func queueShow(e *env) error {
-	q, err := e.openQueue()
-	if err != nil {
-		return err
-	}
+	return e.withQueue(func(q delivery.Queue) error { return queueShowIn(e, q) })
+}
+
+func queueShowIn(e *env, q delivery.Queue) error {
 	env, err := queuedEnvelope(e, q)
 	if err != nil {
 		return err
@@ -132,10 +130,11 @@ func queueShow(e *env) error {
 }
 
 func queueRetry(e *env, all bool) error {
-	q, err := e.openQueue()
-	if err != nil {
-		return err
-	}
+	return e.withQueue(func(q delivery.Queue) error { return queueRetryIn(e, q, all) })
+}
+
+func queueRetryIn(e *env, q delivery.Queue, all bool) error {
+	var err error
 	var envs []delivery.QueueEnvelope
 	if all {
 		if len(e.args) != 0 {
@@ -154,6 +153,9 @@ func queueRetry(e *env, all bool) error {
 	var ids []string
 	now := time.Now().UTC()
 	for _, env := range envs {
+		if env.LeaseOwner != "" && env.LeaseUntil.After(now) {
+			continue // being attempted right now
+		}
 		env.NextAttempt = now
 		if err := q.Update(e.ctx, env); err != nil {
 			return err
@@ -164,10 +166,10 @@ func queueRetry(e *env, all bool) error {
 }
 
 func queueDrop(e *env) error {
-	q, err := e.openQueue()
-	if err != nil {
-		return err
-	}
+	return e.withQueue(func(q delivery.Queue) error { return queueDropIn(e, q) })
+}
+
+func queueDropIn(e *env, q delivery.Queue) error {
 	env, err := queuedEnvelope(e, q)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/msgauth"
+	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
 
 func TestDomainAddMakesDKIMKeysAndDNSRecords(t *testing.T) {
@@ -77,13 +78,19 @@ func TestDomainDNSPrintsMTASTS(t *testing.T) {
 	}
 }
 
+// TestQueueCommands runs the queue admin commands on the queue in the
+// store.
 func TestQueueCommands(t *testing.T) {
 	dir := newConfigDir(t)
-	q, err := delivery.OpenDirQueue(filepath.Join(dir, "data", "queue"))
+	ctx := context.Background()
+	// list reads the queue from the store: open it beside the commands,
+	// as the server would be.
+	st, err := sqlite.Open(ctx, sqlite.Options{Dir: filepath.Join(dir, "data")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	defer st.Close()
+	q := delivery.StoreQueue{Store: st}
 	id, err := q.Enqueue(ctx, delivery.QueueEnvelope{From: "a@a.example", To: []string{"b@b.example"},
 		NextAttempt: time.Now().Add(time.Hour), LastError: "connection refused"}, strings.NewReader("Subject: queued one\r\n\r\nhi\r\n"))
 	if err != nil {
@@ -118,5 +125,42 @@ func TestQueueCommands(t *testing.T) {
 	}
 	if code, out, _ := pochta(t, dir, "", "queue", "list"); code != 0 || !strings.Contains(out, "empty") {
 		t.Errorf("queue list after drop: %d %q", code, out)
+	}
+}
+
+// TestQueueFolderMigrated: messages in an old data_dir/queue folder are
+// moved into the store, keeping their ids and envelopes, and leave the
+// folder.
+func TestQueueFolderMigrated(t *testing.T) {
+	dir := newConfigDir(t)
+	ctx := context.Background()
+	old, err := delivery.OpenDirQueue(filepath.Join(dir, "data", "queue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := old.Enqueue(ctx, delivery.QueueEnvelope{From: "a@a.example", To: []string{"b@b.example"}, Attempts: 4,
+		NextAttempt: time.Now().Add(time.Hour), LastError: "421 later"}, strings.NewReader("Subject: old one\r\n\r\nhi\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, sqlite.Options{Dir: filepath.Join(dir, "data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for range 2 { // a second run finds nothing to move
+		if _, err := delivery.MigrateDirQueue(ctx, filepath.Join(dir, "data", "queue"), st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	envs, err := st.QueuedMessages(ctx)
+	if err != nil || len(envs) != 1 || envs[0].ID != id || envs[0].Attempts != 4 || envs[0].LastError != "421 later" {
+		t.Fatalf("store queue after migration: %+v %v", envs, err)
+	}
+	if left, _ := old.List(ctx); len(left) != 0 {
+		t.Errorf("left in the folder: %+v", left)
+	}
+	if code, out, _ := pochta(t, dir, "", "queue", "show", id); code != 0 || !strings.Contains(out, "Subject: old one") {
+		t.Errorf("queue show of a migrated message: %d %q", code, out)
 	}
 }

@@ -161,6 +161,12 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 		SecretKey:           secretKey,
 	}, log)
 	authn.OnLogin(ws.recorder.Observe)
+	if sharedStore(cfg) {
+		// Several nodes: failed logins count on all of them. One node
+		// keeps the counts in memory, which is far cheaper (see
+		// BenchmarkRateLimiter).
+		authn.SetCounter(auth.StoreCounter{Store: st, Window: cfg.Auth.FailedLoginWindow.Duration()})
+	}
 	svc := &services{cfg: cfg, store: st, tls: tm, log: log, auth: authn,
 		limiter: limiter, web: ws}
 
@@ -228,6 +234,10 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 	}
 	return runErr
 }
+
+// sharedStore reports whether the store may be shared by several nodes,
+// so that counters and locks must live in it.
+func sharedStore(cfg *config.Config) bool { return cfg.Store.Backend == config.BackendPostgres }
 
 // quickstartDomain and quickstartUser name the first domain and account.
 const (

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,10 +39,16 @@ func (s *services) smtpState() (*smtpShared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	q, err := delivery.OpenDirQueue(filepath.Join(dataDir, "queue"))
+	// The queue lives in the store; a queue folder left by an earlier
+	// version is moved in once.
+	moved, err := delivery.MigrateDirQueue(context.Background(), filepath.Join(dataDir, "queue"), s.store)
 	if err != nil {
 		return nil, fmt.Errorf("outbound queue: %w", err)
 	}
+	if moved > 0 {
+		s.log.Info("moved the queue folder's messages into the store", "messages", moved)
+	}
+	q := delivery.StoreQueue{Store: s.store}
 	spool := filepath.Join(dataDir, "tmp")
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return nil, fmt.Errorf("spool folder: %w", err)
@@ -51,10 +60,21 @@ func (s *services) smtpState() (*smtpShared, error) {
 	if s.web != nil {
 		qopts.OnResult = s.web.metrics.Delivery
 	}
+	// Processes of one node (a host and its data folder) take over each
+	// other's leases at once on restart; other nodes wait for them. The
+	// folder is named by a hash: the node name must not contain '/',
+	// which ends it in lease owners.
+	host, _ := os.Hostname()
+	sum := sha256.Sum256([]byte(dataDir))
+	qopts.Node = host + ":" + hex.EncodeToString(sum[:6])
 	runner := queue.New(qopts)
+	rate := smtpd.NewRateLimiter(s.cfg.SMTP.MaxMessagesPerHour, s.cfg.SMTP.MaxMessagesPerDay)
+	if sharedStore(s.cfg) {
+		rate = smtpd.NewStoreRateLimiter(s.store, s.cfg.SMTP.MaxMessagesPerHour, s.cfg.SMTP.MaxMessagesPerDay, s.log)
+	}
 	s.smtp = &smtpShared{
 		queue:     q,
-		rate:      smtpd.NewRateLimiter(s.cfg.SMTP.MaxMessagesPerHour, s.cfg.SMTP.MaxMessagesPerDay),
+		rate:      rate,
 		deliverer: &delivery.Deliverer{Store: s.store, Queue: runner.Notify(q), Log: s.log.With("service", "delivery"), SpoolDir: spool, Delivered: runner.Delivered},
 		resolver:  resolver,
 		spool:     spool,

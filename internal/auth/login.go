@@ -113,6 +113,10 @@ type Authenticator struct {
 	// count concurrent calls through it).
 	verify func(hash, password string) error
 
+	// counter, when not nil, keeps the failure counts (in the store,
+	// shared by every node); nil counts in failures.
+	counter FailureCounter
+
 	mu       sync.Mutex
 	failures map[string]*failureCount
 	// observers are told of every attempt (OnLogin).
@@ -150,6 +154,45 @@ func (a *Authenticator) tell(ctx context.Context, at Attempt) {
 		f(ctx, at)
 	}
 }
+
+// FailureCounter keeps failed-login counts per key (a client IP, a user
+// name) over the policy's window. The Authenticator counts in memory by
+// default; StoreCounter shares the counts between nodes.
+type FailureCounter interface {
+	// Failures returns key's failures in the window ending at now.
+	Failures(ctx context.Context, key string, now time.Time) (int, error)
+	// AddFailure counts a failure of key at now and returns key's
+	// failures in the window ending at now.
+	AddFailure(ctx context.Context, key string, now time.Time) (int, error)
+}
+
+// StoreCounter is a FailureCounter in the store's counters (buckets of a
+// sixtieth of the window), seen by every node sharing the store.
+type StoreCounter struct {
+	Store  store.CounterStore
+	Window time.Duration
+}
+
+// bucket is the counting bucket: a sixtieth of the window, at least a
+// second.
+func (c StoreCounter) bucket() time.Duration { return max(c.Window/60, time.Second) }
+
+// Failures implements FailureCounter.
+func (c StoreCounter) Failures(ctx context.Context, key string, now time.Time) (int, error) {
+	n, err := c.Store.Count(ctx, "login-fail:"+key, now, c.bucket(), c.Window)
+	return int(n), err
+}
+
+// AddFailure implements FailureCounter.
+func (c StoreCounter) AddFailure(ctx context.Context, key string, now time.Time) (int, error) {
+	n, err := c.Store.AddCount(ctx, "login-fail:"+key, 1, now, c.bucket(), c.Window)
+	return int(n), err
+}
+
+// SetCounter makes the Authenticator keep failure counts in c (for
+// example a StoreCounter, so that throttling holds across nodes). Call it
+// before the first Login.
+func (a *Authenticator) SetCounter(c FailureCounter) { a.counter = c }
 
 type failureCount struct {
 	n     int
@@ -263,7 +306,7 @@ func (a *Authenticator) Login(ctx context.Context, req Request) (Result, error) 
 func (a *Authenticator) attempt(ctx context.Context, user string, proto Protocol, ip netip.Addr, tls bool, method string,
 	check func() (Result, store.AppPassword, error)) (Result, error) {
 	ipKey, userKey := "ip:"+ip.String(), "user:"+strings.ToLower(strings.TrimSpace(user))
-	if a.throttled(ipKey) || a.throttled(userKey) {
+	if a.throttled(ctx, ipKey) || a.throttled(ctx, userKey) {
 		a.log.Info("login refused: throttled", "protocol", proto, "user", user, "ip", ip, "method", method)
 		a.tell(ctx, Attempt{Protocol: proto, Username: user, RemoteIP: ip, TLS: tls, Err: ErrThrottled})
 		return Result{}, ErrThrottled
@@ -276,7 +319,7 @@ func (a *Authenticator) attempt(ctx context.Context, user string, proto Protocol
 	}
 	res = Result{}
 	if errors.Is(err, ErrBadCredentials) {
-		n := max(a.fail(ipKey), a.fail(userKey))
+		n := max(a.fail(ctx, ipKey), a.fail(ctx, userKey))
 		d := a.policy.FailureDelay
 		for i := 1; i < n && d < maxFailureDelay; i++ {
 			d *= 2
@@ -362,9 +405,16 @@ func (a *Authenticator) checkAppPassword(ctx context.Context, acct store.Account
 }
 
 // throttled reports whether a key has used up its failures in the window.
-func (a *Authenticator) throttled(key string) bool {
+func (a *Authenticator) throttled(ctx context.Context, key string) bool {
 	if a.policy.MaxFailures <= 0 {
 		return false
+	}
+	if a.counter != nil {
+		n, err := a.counter.Failures(ctx, key, a.now())
+		if err != nil {
+			a.log.Warn("failed logins not counted", "key", key, "err", err)
+		}
+		return n >= a.policy.MaxFailures
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -380,7 +430,15 @@ func (a *Authenticator) throttled(key string) bool {
 }
 
 // fail counts a failure for a key and returns the count in the window.
-func (a *Authenticator) fail(key string) int {
+func (a *Authenticator) fail(ctx context.Context, key string) int {
+	if a.counter != nil {
+		n, err := a.counter.AddFailure(ctx, key, a.now())
+		if err != nil {
+			a.log.Warn("failed login not counted", "key", key, "err", err)
+			n = 1
+		}
+		return n
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()

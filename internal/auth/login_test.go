@@ -364,3 +364,34 @@ func TestRuntimeLoginPolicyOverridesConfig(t *testing.T) {
 		t.Errorf("plaintext login after removing the setting: %v", err)
 	}
 }
+
+// TestLoginThrottlingSharedCounters: with the store's counters, failures
+// made on one node throttle the account on another node, and the window
+// still ends.
+func TestLoginThrottlingSharedCounters(t *testing.T) {
+	f := newFixture(t, defaultPolicy)
+	f.a.SetCounter(StoreCounter{Store: f.st, Window: defaultPolicy.Window})
+	// A second node: another Authenticator on the same store.
+	other := NewAuthenticator(f.st, defaultPolicy, nil)
+	other.SetCounter(StoreCounter{Store: f.st, Window: defaultPolicy.Window})
+	other.now = f.a.now
+	other.sleep = func(context.Context, time.Duration) {}
+	for i := 0; i < 5; i++ {
+		if _, err := f.login("anna", "wrong", ProtoIMAP, true); !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("failure %d: %v", i+1, err)
+		}
+	}
+	if f.slept[4] != 15*time.Second {
+		t.Errorf("delays %v: the shared count does not grow them", f.slept)
+	}
+	req := Request{Username: "anna", Password: "right-password", Protocol: ProtoPOP3, TLS: true, RemoteIP: netip.MustParseAddr("198.51.100.1")}
+	if _, err := other.Login(context.Background(), req); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("other node after 5 failures on the first: %v, want ErrThrottled", err)
+	}
+	f.mu.Lock()
+	f.now = f.now.Add(16 * time.Minute)
+	f.mu.Unlock()
+	if _, err := other.Login(context.Background(), req); err != nil {
+		t.Fatalf("other node after the window: %v", err)
+	}
+}

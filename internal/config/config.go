@@ -422,6 +422,7 @@ func Default() *Config {
 			ConcurrencyPerDomain: 4,
 			ConnectTimeout:       Duration(30 * time.Second),
 			MTASTS:               true,
+			LeaseTime:            Duration(30 * time.Minute),
 		},
 	}
 }

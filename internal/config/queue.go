@@ -52,6 +52,12 @@ type QueueConfig struct {
 	// the web listeners at https://mta-sts.<domain>/.well-known/mta-sts.txt
 	// and printed by `pochta domain dns`. Default "" (none published).
 	MTASTSPolicy string `toml:"mta_sts_policy"`
+
+	// LeaseTime is how long a node that took a message for delivery
+	// keeps it before another node may take it over (a node that died
+	// mid-attempt). Longer than any attempt takes. At least 1s. Default
+	// "30m".
+	LeaseTime Duration `toml:"lease_time"`
 }
 
 // Route is a fixed next hop for a destination domain.

@@ -114,6 +114,7 @@ func (c *Config) Validate() error {
 	v.durationRange("queue.max_age", c.Queue.MaxAge, time.Second, 0)
 	v.durationRange("queue.delay_notice", c.Queue.DelayNotice, 0, 0)
 	v.durationRange("queue.connect_timeout", c.Queue.ConnectTimeout, time.Second, 0)
+	v.durationRange("queue.lease_time", c.Queue.LeaseTime, time.Second, 0)
 	v.atLeast("queue.concurrency", c.Queue.Concurrency, 1)
 	v.atLeast("queue.concurrency_per_domain", c.Queue.ConcurrencyPerDomain, 1)
 	if c.Queue.Concurrency >= 1 && c.Queue.ConcurrencyPerDomain > c.Queue.Concurrency {

@@ -2,8 +2,6 @@ package delivery
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,108 +10,33 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/mimeparse"
+	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// QueueEnvelope is the envelope of a queued message.
-type QueueEnvelope struct {
-	// ID names the queued message; set by Enqueue.
-	ID string `json:"id"`
-	// From is the reverse path ("" for the null sender).
-	From string `json:"from"`
-	// To are the recipients still to deliver to.
-	To []string `json:"to"`
-	// Local is set for recipients that are local accounts whose delivery
-	// failed temporarily (for example over quota) after other recipients
-	// of the same message were delivered: the delivery engine retries
-	// them with store.Deliver instead of sending them out.
-	Local bool `json:"local,omitempty"`
-	// LastError is the reason of the last failure, for the operator and
-	// for the bounce.
-	LastError string `json:"last_error,omitempty"`
-	// UTF8 is set when the message needs SMTPUTF8.
-	UTF8 bool `json:"utf8,omitempty"`
-	// AccountID is the submitting account (0 for mail from outside).
-	AccountID int64 `json:"account_id,omitempty"`
-	// Created is when the message was queued.
-	Created time.Time `json:"created"`
-	// Attempts counts delivery attempts so far.
-	Attempts int `json:"attempts,omitempty"`
-	// NextAttempt is when the engine should try again.
-	NextAttempt time.Time `json:"next_attempt"`
-	// LeaseOwner names the delivery engine working on the message and
-	// LeaseUntil is when its claim runs out; another engine leaves the
-	// message alone until then. An attempt that was interrupted (a
-	// crash) leaves the lease behind; it is taken over after it expires,
-	// at once by an engine on the same host.
-	LeaseOwner string    `json:"lease_owner,omitempty"`
-	LeaseUntil time.Time `json:"lease_until,omitzero"`
-	// DelayNotified is set once the sender was told of the delay.
-	DelayNotified bool `json:"delay_notified,omitempty"`
-	// RcptErrors holds the last failure per remaining recipient.
-	RcptErrors map[string]string `json:"rcpt_errors,omitempty"`
-	// DSN holds the delivery status notification requests of the
-	// submission (RFC 3461).
-	DSN DSN `json:"dsn,omitzero"`
-}
+// QueueEnvelope is the envelope of a queued message (kept in the store,
+// see store.QueueEnvelope).
+type QueueEnvelope = store.QueueEnvelope
 
-// DSN are the delivery status notification requests of a message (RFC
-// 3461): what a report returns, the sender's envelope id, and per
-// recipient when to report and its original address.
-type DSN struct {
-	// Ret is "FULL" (return the whole message) or "HDRS" (only its
-	// header); "" leaves it to the server (the header).
-	Ret string `json:"ret,omitempty"`
-	// EnvID is the sender's ENVID, echoed in reports.
-	EnvID string `json:"envid,omitempty"`
-	// Rcpt holds the NOTIFY and ORCPT parameters by recipient address.
-	Rcpt map[string]RcptDSN `json:"rcpt,omitempty"`
-}
+// QueueClaim is one Claim request (see store.QueueClaim).
+type QueueClaim = store.QueueClaim
 
-// RcptDSN are the DSN parameters of one recipient.
-type RcptDSN struct {
-	// Notify is NEVER, or some of SUCCESS, FAILURE and DELAY; empty
-	// means the default (FAILURE and DELAY).
-	Notify []string `json:"notify,omitempty"`
-	// ORcpt is the original recipient as "type;address" (for example
-	// "rfc822;a@example.com"), decoded.
-	ORcpt string `json:"orcpt,omitempty"`
-}
+// DSN are the delivery status notification requests of a message (see
+// store.DSN).
+type DSN = store.DSN
 
-// Wants reports whether rcpt asked for a report of kind "SUCCESS",
-// "FAILURE" or "DELAY".
-func (d DSN) Wants(rcpt, kind string) bool {
-	n := d.Rcpt[rcpt].Notify
-	if len(n) == 0 {
-		return kind != "SUCCESS"
-	}
-	for _, k := range n {
-		if strings.EqualFold(k, kind) {
-			return true
-		}
-	}
-	return false
-}
-
-// SetRcpt records the DSN parameters of rcpt, if it has any.
-func (d *DSN) SetRcpt(rcpt string, p RcptDSN) {
-	if len(p.Notify) == 0 && p.ORcpt == "" {
-		return
-	}
-	if d.Rcpt == nil {
-		d.Rcpt = map[string]RcptDSN{}
-	}
-	d.Rcpt[rcpt] = p
-}
+// RcptDSN are the DSN parameters of one recipient (see store.RcptDSN).
+type RcptDSN = store.RcptDSN
 
 // Queue is the durable outbound queue. Enqueue is all the SMTP server
 // needs; the rest is for the delivery engine and the admin commands.
 //
-// The queue belongs in the store (store.Store) eventually, so that a
-// shared backend gives every node the same queue; DirQueue is the
-// single-node implementation until then.
+// The server's queue is StoreQueue, so that a shared store backend gives
+// every node the same queue; DirQueue is the older queue in a folder,
+// read on start to move its messages into the store (MigrateDirQueue).
 type Queue interface {
 	// Enqueue stores a message durably: when it returns nil, the
 	// envelope and body are on stable storage. The body's line endings
@@ -128,6 +51,84 @@ type Queue interface {
 	Update(ctx context.Context, env QueueEnvelope) error
 	// Remove deletes a queued message.
 	Remove(ctx context.Context, id string) error
+	// Claim atomically leases due messages to one delivery engine so
+	// that engines sharing the queue never attempt a message at once
+	// (see store.QueueStore.ClaimQueued).
+	Claim(ctx context.Context, c QueueClaim) (claimed []QueueEnvelope, next time.Time, err error)
+}
+
+// StoreQueue is the Queue kept in the store.
+type StoreQueue struct {
+	Store store.QueueStore
+}
+
+// Enqueue implements Queue.
+func (q StoreQueue) Enqueue(ctx context.Context, env QueueEnvelope, body io.Reader) (string, error) {
+	return q.Store.EnqueueMessage(ctx, env, body)
+}
+
+// List implements Queue.
+func (q StoreQueue) List(ctx context.Context) ([]QueueEnvelope, error) {
+	return q.Store.QueuedMessages(ctx)
+}
+
+// Open implements Queue.
+func (q StoreQueue) Open(ctx context.Context, id string) (io.ReadCloser, error) {
+	return q.Store.OpenQueued(ctx, id)
+}
+
+// Update implements Queue.
+func (q StoreQueue) Update(ctx context.Context, env QueueEnvelope) error {
+	return q.Store.UpdateQueued(ctx, env)
+}
+
+// Remove implements Queue.
+func (q StoreQueue) Remove(ctx context.Context, id string) error {
+	return q.Store.RemoveQueued(ctx, id)
+}
+
+// Claim implements Queue.
+func (q StoreQueue) Claim(ctx context.Context, c QueueClaim) ([]QueueEnvelope, time.Time, error) {
+	return q.Store.ClaimQueued(ctx, c)
+}
+
+// MigrateDirQueue moves every message of an old queue folder (data_dir/queue
+// of earlier versions) into the store, keeping ids, envelopes and bodies,
+// and removes each from the folder once the store has it. A message found
+// in the store already (an earlier run stopped half way) is only removed
+// from the folder. It returns how many messages were moved; a missing
+// folder moves none.
+func MigrateDirQueue(ctx context.Context, dir string, st store.QueueStore) (int, error) {
+	if _, err := os.Stat(filepath.Join(dir, "msg")); errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	old, err := OpenDirQueue(dir)
+	if err != nil {
+		return 0, fmt.Errorf("migrate queue folder: %w", err)
+	}
+	envs, err := old.List(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("migrate queue folder: %w", err)
+	}
+	moved := 0
+	for _, env := range envs {
+		body, err := old.Open(ctx, env.ID)
+		if err != nil {
+			return moved, fmt.Errorf("migrate queue folder: %w", err)
+		}
+		// The leases of the old single-node engine mean nothing now.
+		env.LeaseOwner, env.LeaseUntil = "", time.Time{}
+		_, err = st.EnqueueMessage(ctx, env, body)
+		body.Close()
+		if err != nil && !errors.Is(err, store.ErrExists) {
+			return moved, fmt.Errorf("migrate queued message %s: %w", env.ID, err)
+		}
+		if err := old.Remove(ctx, env.ID); err != nil {
+			return moved, fmt.Errorf("migrate queue folder: %w", err)
+		}
+		moved++
+	}
+	return moved, nil
 }
 
 // DirQueue is a Queue in a directory: each message is a body file
@@ -137,6 +138,8 @@ type Queue interface {
 // process.
 type DirQueue struct {
 	dir string
+	// claimMu makes Claim atomic within the process.
+	claimMu sync.Mutex
 }
 
 // OpenDirQueue opens (and makes) a queue in dir, usually data_dir/queue.
@@ -178,24 +181,10 @@ func (q *DirQueue) tmpDir() string { return filepath.Join(q.dir, "tmp") }
 func (q *DirQueue) msgDir() string { return filepath.Join(q.dir, "msg") }
 
 // newQueueID makes a sortable, unique id: time then randomness.
-func newQueueID(now time.Time) string {
-	var b [6]byte
-	rand.Read(b[:])
-	return fmt.Sprintf("%013x%s", now.UnixMicro(), hex.EncodeToString(b[:]))
-}
+func newQueueID(now time.Time) string { return store.NewQueueID(now) }
 
 // validID refuses ids that could escape the queue folder.
-func validID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
+func validID(id string) bool { return store.ValidQueueID(id) }
 
 // Enqueue implements Queue.
 func (q *DirQueue) Enqueue(ctx context.Context, env QueueEnvelope, body io.Reader) (string, error) {
@@ -351,4 +340,42 @@ func (q *DirQueue) Remove(ctx context.Context, id string) error {
 	}
 	os.Remove(filepath.Join(q.msgDir(), id+".eml"))
 	return syncDir(q.msgDir())
+}
+
+// Claim implements Queue within one process (the folder is not shared
+// between processes).
+func (q *DirQueue) Claim(ctx context.Context, c QueueClaim) ([]QueueEnvelope, time.Time, error) {
+	if c.Limit <= 0 {
+		return nil, time.Time{}, nil
+	}
+	q.claimMu.Lock()
+	defer q.claimMu.Unlock()
+	envs, err := q.List(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	now := time.Now().UTC()
+	sort.SliceStable(envs, func(i, j int) bool { return envs[i].NextAttempt.Before(envs[j].NextAttempt) })
+	var claimed []QueueEnvelope
+	var next time.Time
+	for _, env := range envs {
+		free := env.LeaseOwner == "" || !env.LeaseUntil.After(now) ||
+			(c.StalePrefix != "" && strings.HasPrefix(env.LeaseOwner, c.StalePrefix) && env.LeaseOwner != c.Owner)
+		if len(claimed) < c.Limit && free && !env.NextAttempt.After(now) {
+			env.LeaseOwner, env.LeaseUntil = c.Owner, now.Add(c.Lease)
+			env.Attempts++
+			if err := q.Update(ctx, env); err != nil {
+				return nil, time.Time{}, err
+			}
+			claimed = append(claimed, env)
+		}
+		t := env.NextAttempt
+		if env.LeaseOwner != "" && env.LeaseUntil.After(t) {
+			t = env.LeaseUntil
+		}
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	return claimed, next, nil
 }

@@ -77,8 +77,9 @@ type Options struct {
 	// folders keep messages (0 = forever). When POP3 serves such a
 	// folder, EXPIRE tells clients.
 	TrashRetention, SpamRetention time.Duration
-	// Locker locks maildrops; nil means an in-process MemLocker owned
-	// by the Server.
+	// Locker locks maildrops; nil means the store's lock
+	// (store.MaildropLocker), which holds across every node sharing a
+	// PostgreSQL store.
 	Locker Locker
 	// APOP offers the APOP command (RFC 1939 §7) to accounts that have
 	// an APOP secret: the greeting then carries a timestamp. Off, the
@@ -116,7 +117,7 @@ func New(opts Options) (*Server, error) {
 		s.log = slog.Default()
 	}
 	if s.lock == nil {
-		s.lock = &MemLocker{}
+		s.lock = StoreLocker{opts.Store}
 	}
 	if s.timeout < MinInactivityTimeout {
 		s.timeout = MinInactivityTimeout

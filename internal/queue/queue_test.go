@@ -186,7 +186,7 @@ func (s *fakeSession) Logout() error { return nil }
 // env is a runner with a queue, a store with sender@local.example, and a
 // DNS server.
 type testEnv struct {
-	q      *delivery.DirQueue
+	q      delivery.Queue
 	st     store.Store
 	sender store.Account
 	runner *Runner
@@ -198,15 +198,12 @@ func newTestEnv(t *testing.T, dnsAddr string, mxPort int, tweak func(*Options)) 
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	q, err := delivery.OpenDirQueue(dir + "/queue")
-	if err != nil {
-		t.Fatal(err)
-	}
 	st, err := sqlite.Open(ctx, sqlite.Options{Dir: dir + "/store", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	q := delivery.StoreQueue{Store: st}
 	if _, err := st.CreateDomain(ctx, "local.example"); err != nil {
 		t.Fatal(err)
 	}

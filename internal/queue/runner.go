@@ -7,10 +7,11 @@
 //
 // A message leaves the queue only after every recipient got a final
 // answer: the remote 250 after DATA, or a permanent failure that was
-// reported to the sender. Each attempt first records a lease in the
-// envelope, so an attempt interrupted by a crash is retried after a
-// restart, and several engines sharing one queue would not deliver the
-// same message at once.
+// reported to the sender. Messages are claimed from the queue with a
+// lease (Queue.Claim), so engines on several nodes sharing one store
+// never attempt a message at once; an attempt interrupted by a crash is
+// taken over when its lease expires, or at once by the node's next
+// process.
 //
 // go-smtp's client cannot pipeline or send BDAT: commands go one at a
 // time.
@@ -41,9 +42,9 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// leaseTime is how long an attempt may take before another engine may
-// take the message over.
-const leaseTime = 30 * time.Minute
+// defaultLeaseTime is how long an attempt may take before another engine
+// may take the message over, unless Options.LeaseTime says otherwise.
+const defaultLeaseTime = 30 * time.Minute
 
 // Options configure a Runner.
 type Options struct {
@@ -84,8 +85,17 @@ type Options struct {
 	// follows no redirects and resolves names with DNS.
 	HTTPClient *http.Client
 	// PollInterval is how often the queue is read for changes made by
-	// other processes (the admin commands). Default 5s.
+	// other processes (the admin commands, other nodes). Default 5s.
 	PollInterval time.Duration
+	// LeaseTime is how long a claimed message stays this engine's
+	// before another may take it over (default 30m): longer than any
+	// attempt takes.
+	LeaseTime time.Duration
+	// Node names this node among those sharing the queue (default the
+	// host name); it must not contain '/'. A process takes over at once
+	// the leases of earlier processes of the same node, which must have
+	// died.
+	Node string
 	// Log receives the engine's logs; nil means slog.Default().
 	Log *slog.Logger
 	// OnResult, when set, is told the outcome of every recipient an
@@ -106,6 +116,7 @@ func OptionsFromConfig(cfg *config.Config) Options {
 		ConnectTimeout: q.ConnectTimeout.Duration(),
 		MTASTS:         q.MTASTS,
 		DNSSECResolver: cfg.DNS.DNSSECResolver,
+		LeaseTime:      q.LeaseTime.Duration(),
 		DNS:            msgauth.NewResolver(cfg.DNS.Resolver),
 	}
 }
@@ -118,11 +129,10 @@ type Runner struct {
 	sts   stsCache
 	wake  chan struct{}
 	owner string
-	host  string
+	node  string
 
-	mu       sync.Mutex
-	inflight map[string]bool
-	domains  map[string]chan struct{}
+	mu      sync.Mutex
+	domains map[string]chan struct{}
 }
 
 // New makes a Runner; zero options get their defaults.
@@ -161,12 +171,17 @@ func New(opts Options) *Runner {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = defaultHTTPClient(opts.DNS)
 	}
-	host, _ := os.Hostname()
+	if opts.LeaseTime <= 0 {
+		opts.LeaseTime = defaultLeaseTime
+	}
+	if opts.Node == "" {
+		opts.Node, _ = os.Hostname()
+	}
 	var b [6]byte
 	rand.Read(b[:])
 	return &Runner{opts: opts, log: opts.Log.With("service", "queue"), wake: make(chan struct{}, 1),
-		host: host, owner: host + "/" + hex.EncodeToString(b[:]),
-		inflight: map[string]bool{}, domains: map[string]chan struct{}{}}
+		node: opts.Node, owner: opts.Node + "/" + hex.EncodeToString(b[:]),
+		domains: map[string]chan struct{}{}}
 }
 
 // Wake makes the runner look at the queue now.
@@ -216,62 +231,39 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-// staleLease reports whether a lease may be ignored: none, or one left by
-// an earlier process on this host (a crash or kill during an attempt).
-func (r *Runner) staleLease(env delivery.QueueEnvelope) bool {
-	if env.LeaseOwner == "" || !env.LeaseUntil.After(time.Now()) {
-		return true
-	}
-	host, _, _ := strings.Cut(env.LeaseOwner, "/")
-	return host == r.host && env.LeaseOwner != r.owner
-}
-
-// dispatch starts attempts for every due message while there is room,
-// and returns when the next message is due.
+// dispatch claims due messages while there is room and starts an
+// attempt for each, and returns when the queue should be looked at
+// again.
 func (r *Runner) dispatch(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup) time.Time {
-	now := time.Now()
-	next := now.Add(r.opts.PollInterval)
-	envs, err := r.opts.Queue.List(ctx)
+	next := time.Now().Add(r.opts.PollInterval)
+	free := cap(sem) - len(sem)
+	if free <= 0 {
+		return next // a finishing attempt wakes the runner
+	}
+	claimed, due, err := r.opts.Queue.Claim(ctx, delivery.QueueClaim{
+		Owner: r.owner, StalePrefix: r.node + "/", Lease: r.opts.LeaseTime, Limit: free,
+	})
 	if err != nil {
-		r.log.Error("read queue", "err", err)
+		if ctx.Err() == nil {
+			r.log.Error("claim queued messages", "err", err)
+		}
 		return next
 	}
-	for _, env := range envs {
-		if ctx.Err() != nil {
-			return next
-		}
-		r.mu.Lock()
-		busy := r.inflight[env.ID]
-		r.mu.Unlock()
-		if busy {
-			continue
-		}
-		if !r.staleLease(env) {
-			next = minTime(next, env.LeaseUntil)
-			continue
-		}
-		if env.NextAttempt.After(now) {
-			next = minTime(next, env.NextAttempt)
-			continue
-		}
-		select {
-		case sem <- struct{}{}:
-		default:
-			return next // a finishing attempt wakes the runner
-		}
-		r.mu.Lock()
-		r.inflight[env.ID] = true
-		r.mu.Unlock()
+	if !due.IsZero() {
+		next = minTime(next, due)
+	}
+	for _, env := range claimed {
+		sem <- struct{}{} // room was counted above; only dispatch takes slots
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			r.attempt(ctx, env)
-			r.mu.Lock()
-			delete(r.inflight, env.ID)
-			r.mu.Unlock()
 			<-sem
 			r.Wake()
 		}()
+	}
+	if len(claimed) == free {
+		next = time.Now() // there may be more
 	}
 	return next
 }
@@ -294,14 +286,7 @@ func (r *Runner) backoff(n int) time.Duration {
 
 // attempt tries to deliver one message to its remaining recipients.
 func (r *Runner) attempt(ctx context.Context, env delivery.QueueEnvelope) {
-	log := r.log.With("queue_id", env.ID)
-	env.LeaseOwner = r.owner
-	env.LeaseUntil = time.Now().Add(leaseTime)
-	env.Attempts++
-	if err := r.opts.Queue.Update(ctx, env); err != nil {
-		log.Info("message gone before its attempt", "err", err)
-		return
-	}
+	log := r.log.With("queue_id", env.ID, "attempt", env.Attempts)
 	var results map[string]*failure
 	var relayed []rcptFailure
 	if env.Local {

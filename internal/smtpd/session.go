@@ -263,7 +263,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	if account != nil {
 		l := ss.srv.opts.Rate.limitsFor(account.Settings)
-		switch ss.srv.opts.Rate.check(account.ID, l, time.Now()) {
+		switch ss.srv.opts.Rate.check(ss.srv.context(), account.ID, l, time.Now()) {
 		case limitHour:
 			log.Info("sending limit reached", "limit", "hour", "max", l.perHour)
 			return errHourLimit(l.perHour)
@@ -479,7 +479,7 @@ func (ss *session) Data(r io.Reader) error {
 		return errLocalError
 	}
 	if account != nil {
-		opts.Rate.record(account.ID, opts.Rate.limitsFor(account.Settings), time.Now())
+		opts.Rate.record(ss.srv.context(), account.ID, opts.Rate.limitsFor(account.Settings), time.Now())
 	}
 	log.Info("accepted", "id", m.ID, "from", m.From, "local", len(m.Local), "remote", len(m.Remote), "size", lr.n)
 	if opts.OnAccepted != nil {

@@ -47,6 +47,9 @@ type Store interface {
 	FolderStore
 	MessageStore
 	WebStore
+	QueueStore
+	MaildropLocker
+	CounterStore
 
 	// Subscribe returns a subscription to the change events of one account
 	// (every folder in it). Events made by this process and, for shared

@@ -15,7 +15,7 @@ import (
 // pgDatabase makes a fresh database on the test PostgreSQL server
 // (POCHTA_TEST_PG_DSN, set by scripts/pgtest.sh) and returns its DSN; the
 // test is skipped without a server.
-func pgDatabase(t *testing.T) string {
+func pgDatabase(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("POCHTA_TEST_PG_DSN")
 	if dsn == "" {

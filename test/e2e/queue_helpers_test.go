@@ -252,15 +252,10 @@ func dnsConfig(d *testDNS) string {
 	return fmt.Sprintf("[dns]\nresolver = %q\n", d.Addr)
 }
 
-// queueLen counts the messages in a server's outbound queue (the
-// engine removes files meanwhile, so they are only counted).
+// queueLen counts the messages in a server's outbound queue.
 func queueLen(t testing.TB, s *Server) int {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(s.Dir, "data", "queue", "msg", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(m)
+	return len(queued(t, s))
 }
 
 // inboxCounts counts the messages per Subject in the inboxes of

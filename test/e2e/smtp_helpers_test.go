@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -222,20 +224,47 @@ func folderMessages(t testing.TB, s *Server, addr string, role store.Role) []str
 	return out
 }
 
-// queued returns the envelopes (JSON text) of the outbound queue.
+// queued returns the envelopes (compact JSON text) of the outbound queue:
+// read from the SQLite store directly (quick, so a message the engine is
+// about to finish is still seen), or with `pochta queue list --json` for
+// other stores.
 func queued(t testing.TB, s *Server) []string {
 	t.Helper()
-	entries, err := filepath.Glob(filepath.Join(s.Dir, "data", "queue", "msg", "*.json"))
+	var envs []json.RawMessage
+	cfg, err := os.ReadFile(s.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	for _, e := range entries {
-		b, err := os.ReadFile(e)
+	if strings.Contains(string(cfg), `backend = "postgres"`) {
+		if err := json.Unmarshal([]byte(s.Pochta(t, "queue", "list", "--json")), &envs); err != nil {
+			t.Fatalf("queue list --json: %v", err)
+		}
+	} else {
+		ctx := context.Background()
+		st, err := sqlite.Open(ctx, sqlite.Options{Dir: filepath.Join(s.Dir, "data")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, string(b))
+		list, err := st.QueuedMessages(ctx)
+		st.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range list {
+			b, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			envs = append(envs, b)
+		}
+	}
+	var out []string
+	for _, e := range envs {
+		var c bytes.Buffer
+		if err := json.Compact(&c, e); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c.String())
 	}
 	return out
 }

@@ -26,6 +26,12 @@
 // skipped. Events are hints (see store.Event): one lost when a process dies
 // between its commit and its NOTIFY, or while a listener reconnects, only
 // delays a subscriber until the next event.
+//
+// The outbound queue is shared: delivery engines claim messages with
+// UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED), setting a lease
+// that another node respects until it expires. POP3 maildrop locks are
+// session-level advisory locks held on one connection of the process's
+// own, so they vanish with the process.
 package postgres
 
 import (
@@ -89,6 +95,8 @@ type Store struct {
 
 	notifier *notifier
 	listener *listener
+	// maildrops holds this process's POP3 maildrop locks.
+	maildrops *maildropLocker
 }
 
 var _ store.Store = (*Store)(nil)
@@ -132,6 +140,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		blobs: inlineBlobs{},
 		hub:   store.NewHub(),
 		node:  hex.EncodeToString(rnd[:]),
+		maildrops: &maildropLocker{cfg: cfg.ConnConfig.Copy(), log: log,
+			held: make(map[int64]struct{})},
 	}
 	s.notifier = newNotifier(pool, s.node, log)
 	s.listener, err = startListener(ctx, cfg.ConnConfig.Copy(), s.node, s.hub, log)
@@ -157,6 +167,7 @@ func (s *Store) Close() error {
 	s.writes.Wait()
 	s.notifier.close()
 	s.listener.close()
+	s.maildrops.close()
 	s.hub.CloseAll()
 	s.pool.Close()
 	return nil

@@ -104,7 +104,7 @@ func syncDir(dir string) error {
 // removeOrphans deletes blob files no body row refers to.
 func (s *Store) removeOrphans(ctx context.Context) error {
 	known := make(map[string]struct{})
-	rows, err := s.read.QueryContext(ctx, "SELECT blob FROM bodies WHERE blob != ''")
+	rows, err := s.read.QueryContext(ctx, "SELECT blob FROM bodies WHERE blob != '' UNION ALL SELECT blob FROM queue WHERE blob != ''")
 	if err != nil {
 		return fmt.Errorf("list bodies: %w", err)
 	}

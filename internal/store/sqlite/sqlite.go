@@ -69,6 +69,9 @@ type Store struct {
 	// stmts caches statements prepared on the write connection; only the
 	// writer goroutine uses it.
 	stmts map[string]*sql.Stmt
+
+	// maildrops are the POP3 maildrop locks held in this process.
+	maildrops maildropLocks
 }
 
 var _ store.Store = (*Store)(nil)

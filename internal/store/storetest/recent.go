@@ -12,7 +12,7 @@ import (
 )
 
 // claim calls ClaimRecent and fails the test on error.
-func claim(t *testing.T, s store.Store, folderID int64) (from, to uint32) {
+func claimRecent(t *testing.T, s store.Store, folderID int64) (from, to uint32) {
 	t.Helper()
 	from, to, err := s.ClaimRecent(ctx(t), folderID)
 	if err != nil {
@@ -53,21 +53,21 @@ func testRecentClaim(t *testing.T, s store.Store) {
 	if in.RecentUID != 1 {
 		t.Errorf("new inbox: RecentUID = %d, want 1", in.RecentUID)
 	}
-	from, to := claim(t, s, in.ID)
+	from, to := claimRecent(t, s, in.ID)
 	wantClaim(t, from, to, nil, "empty folder")
 	deliverN(t, s, in, 3)
 	wantRecent(t, s, in.ID, 3, "three new messages")
-	from, to = claim(t, s, in.ID)
+	from, to = claimRecent(t, s, in.ID)
 	wantClaim(t, from, to, []uint32{1, 3}, "first claim")
 	wantRecent(t, s, in.ID, 0, "after the claim")
 	if f := folderByID(t, s, in.ID); f.RecentUID != 4 {
 		t.Errorf("after the claim: RecentUID = %d, want 4", f.RecentUID)
 	}
-	from, to = claim(t, s, in.ID)
+	from, to = claimRecent(t, s, in.ID)
 	wantClaim(t, from, to, nil, "second claim with nothing new")
 	deliverN(t, s, in, 1)
 	wantRecent(t, s, in.ID, 1, "one more message")
-	from, to = claim(t, s, in.ID)
+	from, to = claimRecent(t, s, in.ID)
 	wantClaim(t, from, to, []uint32{4, 4}, "claim of the new message")
 	// Copies and moves arrive as new messages too; expunged ones are not
 	// counted.
@@ -80,7 +80,7 @@ func testRecentClaim(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	wantRecent(t, s, other.ID, 1, "after an expunge")
-	from, to = claim(t, s, other.ID)
+	from, to = claimRecent(t, s, other.ID)
 	wantClaim(t, from, to, []uint32{1, 2}, "claim in the copy folder")
 	// Claims are per folder: the inbox is untouched.
 	wantRecent(t, s, in.ID, 0, "inbox after another folder's claim")
@@ -127,7 +127,7 @@ func testRecentConcurrentClaims(t *testing.T, s store.Store) {
 		return
 	}
 	// Whatever is left is claimed now.
-	from, to := claim(t, s, in.ID)
+	from, to := claimRecent(t, s, in.ID)
 	for u := from; u <= to && to > 0; u++ {
 		claimed[u]++
 	}
