@@ -455,6 +455,19 @@ func (ss *session) Data(r io.Reader) error {
 				}
 			}
 		}
+		if opts.Mode != ModeMX && account != nil {
+			// Submitted mail: add the Date and Message-ID the client left
+			// out (RFC 6409 §8.2, §8.3), here so that every copy has them
+			// and the queue's DKIM signature covers them.
+			head, err := sp.Prefix(maxHeaderScan)
+			if err != nil {
+				log.Error("read header", "id", m.ID, "err", err)
+				return errLocalError
+			}
+			if add := delivery.OriginFields(head, int64(len(head)) == sp.Size(), time.Now(), opts.Hostname); len(add) > 0 {
+				m.Trace = append(m.Trace, add...)
+			}
+		}
 		content = sp
 		if checkAuth {
 			c, refuse := ss.authenticate(ctx, m, sp)
