@@ -3,15 +3,17 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// TestMigrateEndsNewline takes a database back to schema version 4 (no
-// ends_newline column) and reopens it: the migration must compute the
+// TestMigrateEndsNewline takes a database back to before the ends_newline
+// migration (the last one) and reopens it: the migration must compute the
 // column from the last byte of inline bodies and assume true for bodies
 // kept in files.
 func TestMigrateEndsNewline(t *testing.T) {
@@ -51,7 +53,22 @@ func TestMigrateEndsNewline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"ALTER TABLE messages DROP COLUMN ends_newline", "PRAGMA user_version = 4"} {
+	version := 0
+	entries, err := migrationFiles.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), "_ends_newline.sql"); ok {
+			if version, err = strconv.Atoi(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if version == 0 {
+		t.Fatal("no ends_newline migration")
+	}
+	for _, q := range []string{"ALTER TABLE messages DROP COLUMN ends_newline", fmt.Sprintf("PRAGMA user_version = %d", version-1)} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
