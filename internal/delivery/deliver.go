@@ -52,8 +52,9 @@ type Message struct {
 	ID string
 	// From is the reverse path ("" for the null sender).
 	From string
-	// Trace is prepended to every copy (the Received field), CRLF
-	// terminated.
+	// Trace is prepended to every copy (the Received field, and on
+	// submitted mail the Date and Message-ID fields the server adds),
+	// CRLF terminated.
 	Trace []byte
 	// Local are the local accounts, each once.
 	Local []LocalTarget

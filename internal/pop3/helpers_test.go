@@ -27,7 +27,7 @@ const (
 
 // testEnv is a store, an authenticator and a POP3 server on loopback.
 type testEnv struct {
-	t         *testing.T
+	t         testing.TB
 	st        store.Store
 	srv       *Server
 	acct      store.Account
@@ -72,7 +72,7 @@ func (s *syncBuffer) String() string {
 
 // newEnv starts a server with one account, testUser, with plaintext
 // passwords allowed unless cfg says otherwise.
-func newEnv(t *testing.T, cfg envConfig) *testEnv {
+func newEnv(t testing.TB, cfg envConfig) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -202,7 +202,7 @@ func (e *testEnv) folderMessages(name string) []store.Message {
 
 // client is a raw POP3 connection.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	r    *bufio.Reader
 	// timestamp is the APOP timestamp of the greeting, if any.

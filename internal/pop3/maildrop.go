@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -84,14 +83,7 @@ func (s *Server) openMaildrop(ctx context.Context, acct store.Account, log *slog
 			if since := acct.Settings.POP3Since; !since.IsZero() && m.InternalDate.Before(since) {
 				continue
 			}
-			size, err := s.servedSize(ctx, m)
-			if errors.Is(err, store.ErrNotFound) {
-				continue // removed by another client meanwhile
-			}
-			if err != nil {
-				return nil, err
-			}
-			d.msgs = append(d.msgs, entry{msg: m, size: size})
+			d.msgs = append(d.msgs, entry{msg: m, size: servedSize(m)})
 		}
 	}
 	if len(d.folders) == 0 {
@@ -105,28 +97,13 @@ func (s *Server) openMaildrop(ctx context.Context, acct store.Account, log *slog
 // servedSize is the size of a message as RETR sends it. RFC 1939 needs the
 // terminating "." on a line of its own, so writeMessage adds a CRLF to a
 // message whose last line has none, and LIST, STAT and RETR's "+OK n
-// octets" must count it. The store keeps the bytes as delivered, so the
-// last byte is read here (one small read per message at login).
-func (s *Server) servedSize(ctx context.Context, m store.Message) (int64, error) {
-	if m.Size == 0 {
-		return 0, nil
+// octets" must count it. The store records at delivery whether the
+// message ends with a line break, so no body is opened at login.
+func servedSize(m store.Message) int64 {
+	if m.EndsWithNewline || m.Size == 0 {
+		return m.Size
 	}
-	b, err := s.opts.Store.OpenBody(ctx, m)
-	if err != nil {
-		return 0, fmt.Errorf("open message %d: %w", m.ID, err)
-	}
-	defer b.Close()
-	var last [1]byte
-	if n, err := b.ReadAt(last[:], m.Size-1); n != 1 {
-		if err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-		return 0, fmt.Errorf("read the end of message %d: %w", m.ID, err)
-	}
-	if last[0] != '\n' {
-		return m.Size + 2, nil
-	}
-	return m.Size, nil
+	return m.Size + 2
 }
 
 func cmpInt64(a, b int64) int {

@@ -422,11 +422,13 @@ func (ss *session) Data(r io.Reader) error {
 	checkFrom := account != nil
 	checkAttachments := len(opts.SMTP.BlockedExtensions) > 0
 	checkAuth := opts.Checker != nil && opts.Mode == ModeMX && account == nil
+	// Submitted mail gets the Date and Message-ID the client left out.
+	addOrigin := opts.Mode != ModeMX && account != nil
 	ctx, cancel := context.WithTimeout(ss.srv.context(), deliverTimeout)
 	defer cancel()
 
 	var content delivery.Content
-	if m.Destinations() == 1 && !checkFrom && !checkAttachments && !checkAuth {
+	if m.Destinations() == 1 && !checkFrom && !checkAttachments && !checkAuth && !addOrigin {
 		// One copy and nothing to check first: stream it straight to
 		// its mailbox or the queue.
 		content = delivery.Stream{R: lr}
@@ -453,6 +455,19 @@ func (ss *session) Data(r io.Reader) error {
 					log.Info("message refused", "id", m.ID, "reason", err)
 					return ss.fail(errBlocked)
 				}
+			}
+		}
+		if addOrigin {
+			// RFC 6409 §8.2, §8.3: added here, before any copy is stored
+			// or queued, so that every copy has them and the queue's DKIM
+			// signature covers them.
+			head, err := sp.Prefix(maxHeaderScan)
+			if err != nil {
+				log.Error("read header", "id", m.ID, "err", err)
+				return errLocalError
+			}
+			if add := delivery.OriginFields(head, int64(len(head)) == sp.Size(), time.Now(), opts.Hostname); len(add) > 0 {
+				m.Trace = append(m.Trace, add...)
 			}
 		}
 		content = sp

@@ -478,6 +478,10 @@ type Message struct {
 	// POP3Hidden is set by HideFromPOP3: POP3 no longer offers the
 	// message.
 	POP3Hidden bool
+	// EndsWithNewline reports that the stored message is empty or its
+	// last byte is a line feed, recorded when the body is stored so
+	// readers (POP3 sizes) need not open it. Copies and moves keep it.
+	EndsWithNewline bool
 }
 
 // HasFlag reports whether m has the flag f (system flags compare

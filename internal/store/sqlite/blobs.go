@@ -166,9 +166,13 @@ type spillWriter struct {
 	f     *os.File
 	key   string
 	n     int64
+	last  byte // the last byte written, when n > 0
 }
 
 func (w *spillWriter) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		w.last = p[len(p)-1]
+	}
 	if w.f == nil && len(w.buf)+len(p) <= inlineLimit {
 		w.buf = append(w.buf, p...)
 		w.n += int64(len(p))
@@ -203,6 +207,8 @@ type storedBody struct {
 	data []byte // inline body, when key is ""
 	key  string // blob file, when not ""
 	size int64
+	// endsNewline: the body is empty or its last byte is a line feed.
+	endsNewline bool
 }
 
 // writeBody copies r, normalising line endings with normalize (which wraps
@@ -222,8 +228,9 @@ func (b *blobStore) writeBody(r io.Reader, normalize func(io.Writer) io.WriteClo
 	if err = nw.Close(); err != nil {
 		return sb, fmt.Errorf("write body: %w", err)
 	}
+	endsNewline := sw.n == 0 || sw.last == '\n'
 	if sw.f == nil {
-		return storedBody{data: sw.buf, size: sw.n}, nil
+		return storedBody{data: sw.buf, size: sw.n, endsNewline: endsNewline}, nil
 	}
 	if err = sw.f.Sync(); err != nil {
 		return sb, fmt.Errorf("sync body: %w", err)
@@ -232,7 +239,7 @@ func (b *blobStore) writeBody(r io.Reader, normalize func(io.Writer) io.WriteClo
 		return sb, fmt.Errorf("close body: %w", err)
 	}
 	sw.f = nil
-	return storedBody{key: sw.key, size: sw.n}, nil
+	return storedBody{key: sw.key, size: sw.n, endsNewline: endsNewline}, nil
 }
 
 // validKey reports whether a key looks like one create made (defence

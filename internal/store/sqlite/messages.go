@@ -17,13 +17,13 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-const messageColumns = "id, account_id, folder_id, uid, modseq, flags, internal_date, size, body_id, pop3_hidden"
+const messageColumns = "id, account_id, folder_id, uid, modseq, flags, internal_date, size, body_id, pop3_hidden, ends_newline"
 
 func scanMessage(r scanner) (store.Message, error) {
 	var m store.Message
 	var flags string
 	var date int64
-	err := r.Scan(&m.ID, &m.AccountID, &m.FolderID, &m.UID, &m.ModSeq, &flags, &date, &m.Size, &m.BodyID, &m.POP3Hidden)
+	err := r.Scan(&m.ID, &m.AccountID, &m.FolderID, &m.UID, &m.ModSeq, &flags, &date, &m.Size, &m.BodyID, &m.POP3Hidden, &m.EndsWithNewline)
 	m.Flags = strings.Fields(flags)
 	m.InternalDate = fromUnix(date)
 	return m, err
@@ -156,6 +156,7 @@ func (s *Store) prepare(d store.Delivery) (*preparedDelivery, error) {
 	p.m = store.Message{
 		AccountID: d.AccountID, Flags: store.NormalizeFlags(d.Flags),
 		InternalDate: d.InternalDate, Size: body.size,
+		EndsWithNewline: body.endsNewline,
 	}
 	if p.m.InternalDate.IsZero() {
 		p.m.InternalDate = time.Now()
@@ -200,9 +201,9 @@ func insertPrepared(w *wtx, p *preparedDelivery) (store.Message, error) {
 		return m, err
 	}
 	m.FolderID = folderID
-	if err := w.queryRow(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-		d.AccountID, folderID, m.UID, m.ModSeq, strings.Join(m.Flags, " "), seen, deleted, unix(m.InternalDate), size, m.BodyID).Scan(&m.ID); err != nil {
+	if err := w.queryRow(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, ends_newline)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+		d.AccountID, folderID, m.UID, m.ModSeq, strings.Join(m.Flags, " "), seen, deleted, unix(m.InternalDate), size, m.BodyID, m.EndsWithNewline).Scan(&m.ID); err != nil {
 		return m, fmt.Errorf("insert message: %w", err)
 	}
 	if err := addUsage(w, d.AccountID, size, 1); err != nil {
@@ -654,9 +655,9 @@ func (s *Store) Copy(ctx context.Context, src int64, uids []uint32, dst int64) (
 			seen, deleted := flagBits(m.Flags)
 			// A copy is a new message: POP3 offers it even if the
 			// original was hidden from POP3.
-			if _, err := w.exec(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-				df.AccountID, dst, uid, modseq, strings.Join(m.Flags, " "), seen, deleted, unix(m.InternalDate), m.Size, m.BodyID); err != nil {
+			if _, err := w.exec(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, ends_newline)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+				df.AccountID, dst, uid, modseq, strings.Join(m.Flags, " "), seen, deleted, unix(m.InternalDate), m.Size, m.BodyID, m.EndsWithNewline); err != nil {
 				return fmt.Errorf("copy message: %w", err)
 			}
 			pairs = append(pairs, store.UIDPair{Src: m.UID, Dst: uid})

@@ -20,6 +20,7 @@ func sameMessage(t *testing.T, got, want store.Message, what string) {
 	t.Helper()
 	if got.ID != want.ID || got.AccountID != want.AccountID || got.FolderID != want.FolderID ||
 		got.UID != want.UID || got.ModSeq != want.ModSeq || got.Size != want.Size || got.BodyID != want.BodyID ||
+		got.EndsWithNewline != want.EndsWithNewline ||
 		!sameSecond(got.InternalDate, want.InternalDate) ||
 		!(len(got.Flags) == 0 && len(want.Flags) == 0 || slices.Equal(got.Flags, want.Flags)) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
@@ -594,5 +595,86 @@ func testMessagesByID(t *testing.T, s store.Store) {
 	// may still FETCH it) or fail, but must not panic.
 	if b, err := s.OpenBody(ctx(t), ms[1]); err == nil {
 		b.Close()
+	}
+}
+
+// testDeliverEndsWithNewline checks that the store records whether a
+// message ends with a line break (what POP3 needs to size a message
+// without reading it), through every way of listing messages, for inline
+// and large bodies, single and batch deliveries, and that copies and
+// moves keep it.
+func testDeliverEndsWithNewline(t *testing.T, s store.Store) {
+	a := mustAccount(t, s, "ivan@example.org")
+	in := inbox(t, s, a.ID)
+	arch := folder(t, s, a.ID, "Archive")
+	large := "Subject: large\r\n\r\n" + strings.Repeat(strings.Repeat("y", 99)+"\r\n", 3000)
+	cases := []struct {
+		name, body string
+		want       bool
+	}{
+		{"CRLF at the end", "Subject: a\r\n\r\nlast line\r\n", true},
+		{"LF at the end (stored as CRLF)", "Subject: b\n\nlast line\n", true},
+		{"no line break at the end", "Subject: c\r\n\r\nlast line", false},
+		{"CR alone at the end", "Subject: d\r\n\r\nlast line\r", true}, // stored as CRLF
+		{"large, with CRLF at the end", large, true},
+		{"large, without", large + "no end", false},
+	}
+	check := func(m store.Message, want bool, what string) {
+		t.Helper()
+		if m.EndsWithNewline != want {
+			t.Errorf("%s: EndsWithNewline = %v, want %v", what, m.EndsWithNewline, want)
+		}
+	}
+	var delivered []store.Message
+	for _, c := range cases {
+		m := deliverTo(t, s, in, c.body)
+		body := readBody(t, s, m)
+		if got := strings.HasSuffix(body, "\n"); got != c.want {
+			t.Fatalf("%s: stored body ends with LF = %v, test expects %v", c.name, got, c.want)
+		}
+		check(m, c.want, c.name+": Deliver")
+		check(message(t, s, in.ID, m.UID), c.want, c.name+": MessagesByUID")
+		got, err := s.MessageByID(ctx(t), m.ID)
+		if err != nil {
+			t.Fatalf("MessageByID: %v", err)
+		}
+		check(got, c.want, c.name+": MessageByID")
+		delivered = append(delivered, m)
+	}
+	for i, m := range allMessages(t, s, in.ID) {
+		check(m, cases[i].want, cases[i].name+": Messages")
+	}
+	var ds []store.Delivery
+	for _, c := range cases {
+		ds = append(ds, store.Delivery{AccountID: a.ID, Body: strings.NewReader(c.body)})
+	}
+	ms, err := s.DeliverBatch(ctx(t), batch(ds...))
+	if err != nil {
+		t.Fatalf("DeliverBatch: %v", err)
+	}
+	for i, m := range ms {
+		check(m, cases[i].want, cases[i].name+": DeliverBatch")
+		check(message(t, s, in.ID, m.UID), cases[i].want, cases[i].name+": DeliverBatch, then MessagesByUID")
+	}
+
+	// Copies and moves keep it.
+	uids := uidsOf(delivered)
+	pairs, err := s.Copy(ctx(t), in.ID, uids, arch.ID)
+	if err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	for i, p := range pairs {
+		check(message(t, s, arch.ID, p.Dst), cases[i].want, cases[i].name+": copy")
+	}
+	trash := folder(t, s, a.ID, "Trash")
+	pairs, err = s.Move(ctx(t), arch.ID, uidsOf(allMessages(t, s, arch.ID)), trash.ID)
+	if err != nil {
+		t.Fatalf("Move: %v", err)
+	}
+	for i, p := range pairs {
+		check(message(t, s, trash.ID, p.Dst), cases[i].want, cases[i].name+": moved copy")
+	}
+	if len(pairs) != len(cases) {
+		t.Errorf("moved %d messages, want %d", len(pairs), len(cases))
 	}
 }

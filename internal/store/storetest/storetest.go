@@ -128,6 +128,7 @@ var tests = []test{
 	{"Deliver/BodyReadAt", testDeliverBodyReadAt},
 	{"Deliver/BinaryBody", testDeliverBinaryBody},
 	{"Deliver/LargeBody", testDeliverLargeBody},
+	{"Deliver/EndsWithNewline", testDeliverEndsWithNewline},
 	{"Deliver/DefaultInbox", testDeliverDefaultInbox},
 	{"Deliver/UIDsIncrease", testDeliverUIDsIncrease},
 	{"Deliver/UIDsNotReused", testDeliverUIDsNotReused},
