@@ -48,6 +48,7 @@ func TestMigrateStoreToPostgres(t *testing.T) {
 	s := StartServer(t, "")
 	s.AddUser(t, "anna@example.org", "anna-secret-1")
 	s.Pochta(t, "alias", "add", "info@example.org", "anna@example.org")
+	s.Pochta(t, "domain", "add", "cs.example", "--case-sensitive")
 	for i := range 4 {
 		to := "anna@example.org"
 		if i == 3 {
@@ -73,6 +74,9 @@ func TestMigrateStoreToPostgres(t *testing.T) {
 	im.ok("EXPUNGE")
 	im.ok("UID COPY 3 Work")
 	im.ok("LOGOUT")
+	// The first view claims \Recent (RFC 3501) in every folder it
+	// selects; the second shows the state the copy must keep.
+	mailboxView(t, s)
 	before := mailboxView(t, s)
 	s.Stop(t)
 
@@ -107,6 +111,9 @@ func TestMigrateStoreToPostgres(t *testing.T) {
 	}
 	if _, err := os.Stat(db); err == nil {
 		t.Error("the server made a new SQLite database")
+	}
+	if out := s.Pochta(t, "domain", "show", "cs.example"); !strings.Contains(out, "case-sensitive: yes") {
+		t.Errorf("the domain setting was not copied:\n%s", out)
 	}
 	// Aliases still deliver; new messages get the next UID.
 	if err := sendSMTP(s, "someone@elsewhere.example", "info@example.org", "Subject: after\r\n\r\nafter\r\n"); err != nil {

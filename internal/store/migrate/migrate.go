@@ -98,7 +98,7 @@ func ToPostgres(ctx context.Context, dir, dsn string, progress Progress) error {
 			}
 		}
 		// New rows continue after the copied ids.
-		for _, t := range []string{"accounts", "app_passwords", "folders", "bodies", "messages"} {
+		for _, t := range []string{"accounts", "app_passwords", "folders", "bodies", "messages", "signins"} {
 			if _, err := tx.Exec(ctx, fmt.Sprintf(
 				"SELECT setval(pg_get_serial_sequence('%s', 'id'), coalesce((SELECT max(id) FROM %s), 0) + 1, false)", t, t)); err != nil {
 				return fmt.Errorf("continue the ids of %s: %w", t, err)
@@ -219,9 +219,9 @@ func searchText(s string) string {
 func tables(dir string) []table {
 	blobDir := filepath.Join(dir, "blobs")
 	return []table{
-		{"domains", "SELECT name, catch_all, created_at FROM domains",
-			[]string{"name", "catch_all", "created_at"},
-			func(v []any) ([]any, error) { return []any{str(v[0]), str(v[1]), secsNotNull(v[2])}, nil }},
+		{"domains", "SELECT name, catch_all, created_at, local_part_case_sensitive FROM domains",
+			[]string{"name", "catch_all", "created_at", "local_part_case_sensitive"},
+			func(v []any) ([]any, error) { return []any{str(v[0]), str(v[1]), secsNotNull(v[2]), boolean(v[3])}, nil }},
 		{"accounts", `SELECT id, address, domain, password_hash, quota_bytes, quota_messages, used_bytes, used_messages,
 			disabled, admin, settings, created_at FROM accounts`,
 			[]string{"id", "address", "domain", "password_hash", "quota_bytes", "quota_messages", "used_bytes", "used_messages",
@@ -238,10 +238,10 @@ func tables(dir string) []table {
 			func(v []any) ([]any, error) {
 				return []any{i64(v[0]), i64(v[1]), str(v[2]), str(v[3]), strings.Fields(str(v[4])), secsNotNull(v[5]), secs(v[6])}, nil
 			}},
-		{"folders", "SELECT id, account_id, name, role, uid_validity, uid_next, highest_modseq, subscribed FROM folders",
-			[]string{"id", "account_id", "name", "role", "uid_validity", "uid_next", "highest_modseq", "subscribed"},
+		{"folders", "SELECT id, account_id, name, role, uid_validity, uid_next, highest_modseq, subscribed, recent_uid FROM folders",
+			[]string{"id", "account_id", "name", "role", "uid_validity", "uid_next", "highest_modseq", "subscribed", "recent_uid"},
 			func(v []any) ([]any, error) {
-				return []any{i64(v[0]), i64(v[1]), str(v[2]), str(v[3]), i64(v[4]), i64(v[5]), i64(v[6]), boolean(v[7])}, nil
+				return []any{i64(v[0]), i64(v[1]), str(v[2]), str(v[3]), i64(v[4]), i64(v[5]), i64(v[6]), boolean(v[7]), i64(v[8])}, nil
 			}},
 		{"bodies", "SELECT id, blob, data, size, structure FROM bodies ORDER BY id",
 			[]string{"id", "blob", "data", "size", "structure"},
@@ -260,12 +260,13 @@ func tables(dir string) []table {
 			func(v []any) ([]any, error) {
 				return []any{i64(v[0]), searchText(str(v[1])), searchText(str(v[2]))}, nil
 			}},
-		{"messages", `SELECT id, account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, pop3_hidden
-			FROM messages ORDER BY id`,
-			[]string{"id", "account_id", "folder_id", "uid", "modseq", "flags", "seen", "deleted", "internal_date", "size", "body_id", "pop3_hidden"},
+		{"messages", `SELECT id, account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, pop3_hidden,
+			ends_newline FROM messages ORDER BY id`,
+			[]string{"id", "account_id", "folder_id", "uid", "modseq", "flags", "seen", "deleted", "internal_date", "size", "body_id", "pop3_hidden",
+				"ends_newline"},
 			func(v []any) ([]any, error) {
 				return []any{i64(v[0]), i64(v[1]), i64(v[2]), i64(v[3]), i64(v[4]), strings.Fields(str(v[5])), boolean(v[6]), boolean(v[7]),
-					secsNotNull(v[8]), i64(v[9]), i64(v[10]), boolean(v[11])}, nil
+					secsNotNull(v[8]), i64(v[9]), i64(v[10]), boolean(v[11]), boolean(v[12])}, nil
 			}},
 		{"expunged", "SELECT folder_id, uid, modseq FROM expunged",
 			[]string{"folder_id", "uid", "modseq"},
@@ -284,6 +285,19 @@ func tables(dir string) []table {
 				// Leases of the old single process mean nothing now.
 				return []any{str(v[0]), next, "", nil, i64(v[4]), str(v[5]), "", data, int64(len(data))}, nil
 			}},
+		{"web_sessions", "SELECT id_hash, account_id, created_at, last_seen, remote_ip, user_agent FROM web_sessions",
+			[]string{"id_hash", "account_id", "created_at", "last_seen", "remote_ip", "user_agent"},
+			func(v []any) ([]any, error) {
+				return []any{str(v[0]), i64(v[1]), secsNotNull(v[2]), secsNotNull(v[3]), str(v[4]), str(v[5])}, nil
+			}},
+		{"signins", "SELECT id, account_id, at, protocol, remote_ip, tls, reason, app_password FROM signins ORDER BY id",
+			[]string{"id", "account_id", "at", "protocol", "remote_ip", "tls", "reason", "app_password"},
+			func(v []any) ([]any, error) {
+				return []any{i64(v[0]), i64(v[1]), secsNotNull(v[2]), str(v[3]), str(v[4]), boolean(v[5]), str(v[6]), str(v[7])}, nil
+			}},
+		{"server_settings", "SELECT key, value FROM server_settings",
+			[]string{"key", "value"},
+			func(v []any) ([]any, error) { return []any{str(v[0]), str(v[1])}, nil }},
 		{"counters", "SELECT key, bucket, n FROM counters",
 			[]string{"key", "bucket", "n"},
 			func(v []any) ([]any, error) { return []any{str(v[0]), i64(v[1]), i64(v[2])}, nil }},
