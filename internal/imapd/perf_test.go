@@ -1,0 +1,177 @@
+package imapd
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"iter"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// seedFolder stores n small messages with a full header in the inbox.
+func (e *testEnv) seedFolder(n int) {
+	e.t.Helper()
+	const batch = 500
+	for done := 0; done < n; done += batch {
+		k := min(batch, n-done)
+		seq := func(yield func(store.Delivery, error) bool) {
+			for i := done; i < done+k; i++ {
+				msg := fmt.Sprintf("Date: Tue, 5 Mar 2024 10:%02d:00 +0000\r\n"+
+					"From: \"Sender %d\" <sender%d@example.net>\r\n"+
+					"To: Anna <anna@example.org>, team@example.org\r\n"+
+					"Cc: \"Boris B.\" <boris@example.com>\r\n"+
+					"Subject: Report number %d about the quarterly figures\r\n"+
+					"Message-ID: <msg%d@example.net>\r\n"+
+					"In-Reply-To: <msg%d@example.net>\r\n"+
+					"MIME-Version: 1.0\r\n"+
+					"Content-Type: text/plain; charset=utf-8\r\n"+
+					"\r\n"+
+					"%s\r\n", i%60, i, i, i, i, i-1, strings.Repeat("Some text of the body. ", 40))
+				if !yield(store.Delivery{AccountID: e.acct.ID, Body: strings.NewReader(msg),
+					InternalDate: time.Date(2024, 3, 5, 10, 0, 0, 0, time.UTC)}, nil) {
+					return
+				}
+			}
+		}
+		if _, err := e.st.DeliverBatch(context.Background(), iter.Seq2[store.Delivery, error](seq)); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// drain sends a command and reads (and counts) the response lines up to
+// the tagged one, without the per-line checks of client.line.
+func (c *client) drain(tag, cmd string) (lines int) {
+	c.t.Helper()
+	c.write(tag + " " + cmd + "\r\n")
+	c.conn.SetReadDeadline(time.Now().Add(time.Minute))
+	for {
+		l, err := c.br.ReadSlice('\n')
+		if err != nil && err != bufio.ErrBufferFull {
+			c.t.Fatalf("read: %v", err)
+		}
+		if len(l) > len(tag) && string(l[:len(tag)+1]) == tag+" " {
+			if !strings.HasPrefix(string(l[len(tag)+1:]), "OK") {
+				c.t.Fatalf("%s: %s", cmd, l)
+			}
+			return lines
+		}
+		lines++
+	}
+}
+
+func benchFetch(b *testing.B, n int, cmd string) {
+	e := newEnv(b, envOptions{})
+	e.seedFolder(n)
+	c := e.login()
+	c.ok("SELECT INBOX")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if got := c.drain(fmt.Sprintf("b%d", i), cmd); got != n {
+			b.Fatalf("%s: %d lines, want %d", cmd, got, n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/msg")
+}
+
+// BenchmarkFetchEnvelope is the FETCH 1:* (ENVELOPE) of bench/README.md
+// over 10,000 messages, in process.
+func BenchmarkFetchEnvelope(b *testing.B) { benchFetch(b, 10000, "FETCH 1:* (ENVELOPE)") }
+
+// BenchmarkFetchBodyStructure is FETCH 1:* (BODYSTRUCTURE) over 10,000.
+func BenchmarkFetchBodyStructure(b *testing.B) { benchFetch(b, 10000, "FETCH 1:* (BODYSTRUCTURE)") }
+
+// BenchmarkSortSubject is SORT (SUBJECT) over 10,000 messages.
+func BenchmarkSortSubject(b *testing.B) {
+	e := newEnv(b, envOptions{})
+	e.seedFolder(10000)
+	c := e.login()
+	c.ok("SELECT INBOX")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if got := c.drain(fmt.Sprintf("b%d", i), "SORT (SUBJECT) UTF-8 ALL"); got != 1 {
+			b.Fatalf("SORT: %d lines", got)
+		}
+	}
+}
+
+// BenchmarkThread is THREAD REFERENCES over 10,000 messages.
+func BenchmarkThread(b *testing.B) {
+	e := newEnv(b, envOptions{})
+	e.seedFolder(10000)
+	c := e.login()
+	c.ok("SELECT INBOX")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if got := c.drain(fmt.Sprintf("b%d", i), "THREAD REFERENCES UTF-8 ALL"); got != 1 {
+			b.Fatalf("THREAD: %d lines", got)
+		}
+	}
+}
+
+// heapInuse returns HeapInuse after a garbage collection.
+func heapInuse() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// BenchmarkIdleSessionMemory opens 500 sessions that log in, SELECT
+// INBOX and IDLE, and reports the growth of the process heap per session.
+// The clients run in the same process: "plain" logs in without TLS and
+// its client side is a bare connection with a 16-byte reader, so the
+// figure is the server's; "tls" (STARTTLS) also counts the client's TLS
+// state, roughly as large as the server's.
+func BenchmarkIdleSessionMemory(b *testing.B) {
+	for _, useTLS := range []bool{false, true} {
+		name := "plain"
+		if useTLS {
+			name = "tls"
+		}
+		b.Run(name, func(b *testing.B) { benchIdle(b, useTLS) })
+	}
+}
+
+func benchIdle(b *testing.B, useTLS bool) {
+	const n = 500
+	for i := 0; i < b.N; i++ {
+		e := newEnv(b, envOptions{allowPlaintext: true})
+		e.deliver("INBOX", "Subject: hi\r\n\r\nhello\r\n")
+		open := func() *client {
+			c := e.dial()
+			if useTLS {
+				c.startTLS()
+			}
+			c.ok("LOGIN anna@example.org " + quoteASCII(testPassword))
+			c.ok("SELECT INBOX")
+			return c
+		}
+		// Warm up, so that lazily built shared state is in place.
+		open().ok("LOGOUT")
+		before := heapInuse()
+		clients := make([]*client, 0, n)
+		for j := 0; j < n; j++ {
+			c := open()
+			c.write("i IDLE\r\n")
+			if l := c.line(); !strings.HasPrefix(l, "+ ") {
+				b.Fatalf("IDLE: %q", l)
+			}
+			c.br = bufio.NewReaderSize(c.conn, 16)
+			clients = append(clients, c)
+		}
+		after := heapInuse()
+		b.ReportMetric(float64(int64(after)-int64(before))/n/1024, "KiB/session")
+		for _, c := range clients {
+			io.WriteString(c.conn, "DONE\r\n")
+			c.conn.Close()
+		}
+	}
+}
