@@ -57,6 +57,9 @@ type session struct {
 	// fetchErr is a failure met in the middle of a FETCH response: the
 	// response is completed with NIL and the command fails with it.
 	fetchErr error
+	// fetchBuf is reused by the responses of one FETCH command and
+	// dropped at its end, so that an idle session holds none.
+	fetchBuf []byte
 }
 
 // errLogout ends the session after a command (LOGOUT, fatal problems).
