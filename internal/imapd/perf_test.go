@@ -140,17 +140,18 @@ func BenchmarkThread(b *testing.B) {
 	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 }
 
-// heapInuse returns HeapInuse after a garbage collection.
-func heapInuse() uint64 {
+// memInuse returns HeapInuse and StackInuse after a garbage collection.
+func memInuse() (heap, stack int64) {
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
+	return int64(ms.HeapInuse), int64(ms.StackInuse)
 }
 
 // BenchmarkIdleSessionMemory opens 500 sessions that log in, SELECT
-// INBOX and IDLE, and reports the growth of the process heap per session.
+// INBOX and IDLE, and reports the growth of the process heap (and,
+// apart, of goroutine stacks) per session.
 // The clients run in the same process: "plain" logs in without TLS and
 // its client side is a bare connection with a 16-byte reader, so the
 // figure is the server's; "tls" (STARTTLS) also counts the client's TLS
@@ -181,7 +182,7 @@ func benchIdle(b *testing.B, useTLS bool) {
 		}
 		// Warm up, so that lazily built shared state is in place.
 		open().ok("LOGOUT")
-		before := heapInuse()
+		heap0, stack0 := memInuse()
 		clients := make([]*client, 0, n)
 		for j := 0; j < n; j++ {
 			c := open()
@@ -192,8 +193,9 @@ func benchIdle(b *testing.B, useTLS bool) {
 			c.br = bufio.NewReaderSize(c.conn, 16)
 			clients = append(clients, c)
 		}
-		after := heapInuse()
-		b.ReportMetric(float64(int64(after)-int64(before))/n/1024, "KiB/session")
+		heap, stack := memInuse()
+		b.ReportMetric(float64(heap-heap0)/n/1024, "KiB/session")
+		b.ReportMetric(float64(stack-stack0)/n/1024, "stack-KiB/session")
 		for _, c := range clients {
 			io.WriteString(c.conn, "DONE\r\n")
 			c.conn.Close()
