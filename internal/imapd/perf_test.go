@@ -16,7 +16,11 @@ import (
 )
 
 // seedFolder stores n small messages with a full header in the inbox.
-func (e *testEnv) seedFolder(n int) {
+func (e *testEnv) seedFolder(n int) { e.seedFolderSize(n, 40) }
+
+// seedFolderSize stores n messages whose body repeats a 23-byte sentence
+// lines times.
+func (e *testEnv) seedFolderSize(n, lines int) {
 	e.t.Helper()
 	const batch = 500
 	for done := 0; done < n; done += batch {
@@ -33,7 +37,7 @@ func (e *testEnv) seedFolder(n int) {
 					"MIME-Version: 1.0\r\n"+
 					"Content-Type: text/plain; charset=utf-8\r\n"+
 					"\r\n"+
-					"%s\r\n", i%60, i, i, i, i, i-1, strings.Repeat("Some text of the body. ", 40))
+					"%s\r\n", i%60, i, i, i, i, i-1, strings.Repeat("Some text of the body.\r\n", lines))
 				if !yield(store.Delivery{AccountID: e.acct.ID, Body: strings.NewReader(msg),
 					InternalDate: time.Date(2024, 3, 5, 10, 0, 0, 0, time.UTC)}, nil) {
 					return
@@ -71,9 +75,11 @@ func (c *client) drain(tag, cmd string) (lines int) {
 	}
 }
 
-func benchFetch(b *testing.B, n int, cmd string) {
+func benchFetch(b *testing.B, n int, cmd string) { benchFetchSize(b, n, 40, cmd) }
+
+func benchFetchSize(b *testing.B, n, lines int, cmd string) {
 	e := newEnv(b, envOptions{})
-	e.seedFolder(n)
+	e.seedFolderSize(n, lines)
 	c := e.login()
 	c.ok("SELECT INBOX")
 	cpu0 := cpuTime()
@@ -102,6 +108,13 @@ func cpuTime() time.Duration {
 // BenchmarkFetchEnvelope is the FETCH 1:* (ENVELOPE) of bench/README.md
 // over 10,000 messages, in process.
 func BenchmarkFetchEnvelope(b *testing.B) { benchFetch(b, 10000, "FETCH 1:* (ENVELOPE)") }
+
+// BenchmarkFetchEnvelope20K is FETCH 1:* (ENVELOPE) over 2,000 messages
+// of about 20 KB: bodies that size are kept in the database, in the row
+// that also holds the cached structure.
+func BenchmarkFetchEnvelope20K(b *testing.B) {
+	benchFetchSize(b, 2000, 850, "FETCH 1:* (ENVELOPE)")
+}
 
 // BenchmarkFetchBodyStructure is FETCH 1:* (BODYSTRUCTURE) over 10,000.
 func BenchmarkFetchBodyStructure(b *testing.B) { benchFetch(b, 10000, "FETCH 1:* (BODYSTRUCTURE)") }
