@@ -215,3 +215,32 @@ func benchIdle(b *testing.B, useTLS bool) {
 		}
 	}
 }
+
+// TestReadBufferReleasedBetweenCommands checks what the pooled read buffer
+// must not break: a command arriving a byte at a time (the first byte is
+// read without a buffer), commands pipelined in one write (the buffer is
+// kept while it holds the next one) and a literal after a pause.
+func TestReadBufferReleasedBetweenCommands(t *testing.T) {
+	e := newEnv(t, envOptions{allowPlaintext: true})
+	c := e.dial()
+	for _, b := range []byte("a1 LOGIN anna@example.org " + quoteASCII(testPassword) + "\r\n") {
+		c.write(string(b))
+	}
+	if _, tagged := c.readUntil("a1"); !strings.HasPrefix(tagged, "OK") {
+		t.Fatalf("LOGIN sent byte by byte: %s", tagged)
+	}
+	c.write("a2 SELECT INBOX\r\na3 NOOP\r\na4 APPEND INBOX {20}\r\n")
+	c.readUntil("a2")
+	c.readUntil("a3")
+	if l := c.line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("APPEND: %q, want a continuation", l)
+	}
+	time.Sleep(10 * time.Millisecond) // the literal comes after a pause
+	c.write("Subject: x\r\n\r\nbody\r\n")
+	c.write("\r\n")
+	if _, tagged := c.readUntil("a4"); !strings.HasPrefix(tagged, "OK") {
+		t.Fatalf("APPEND: %s", tagged)
+	}
+	u := c.ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+	mustHave(t, u, "Subject: x")
+}
