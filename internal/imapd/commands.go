@@ -505,7 +505,13 @@ func cmdIdle(s *session, tag string) (string, error) {
 	}
 	s.raw.SetReadDeadline(time.Now().Add(s.srv.opts.IdleTimeout))
 	lines := make(chan error, 1)
-	go func() { lines <- s.r.readLine() }()
+	go func() {
+		err := s.awaitInput()
+		if err == nil {
+			err = s.r.readLine()
+		}
+		lines <- err
+	}()
 	events := s.sub.C
 	for {
 		select {

@@ -381,10 +381,14 @@ func (s *session) cmdFetch(tag string, uid bool) (string, error) {
 		}
 	}
 	s.fetchErr = nil
-	markSeen := false
+	defer func() { s.fetchBuf = nil }()
+	markSeen, needStructure := false, false
 	for _, it := range a.items {
 		if it.setsSeen() && !mb.readOnly {
 			markSeen = true
+		}
+		if it.needsStructure() {
+			needStructure = true
 		}
 	}
 	uids := make([]uint32, 0, fetchChunk)
@@ -427,12 +431,20 @@ func (s *session) cmdFetch(tag string, uid bool) (string, error) {
 				}
 			}
 		}
+		// The structures of the whole chunk come in one read; a message
+		// missing from it is read on its own (and fails there).
+		var sts map[int64]*mimeparse.Message
+		if needStructure {
+			if sts, err = s.srv.opts.Store.Structures(s.ctx, msgs); err != nil {
+				return "", fmt.Errorf("fetch: %w", err)
+			}
+		}
 		for _, m := range msgs {
 			seq := mb.seqOf(m.UID)
 			if seq == 0 {
 				continue
 			}
-			if err := s.writeFetch(seq, m, a.items, seenNow[m.UID]); err != nil {
+			if err := s.writeFetch(seq, m, sts[m.BodyID], a.items, seenNow[m.UID]); err != nil {
 				return "", err
 			}
 		}
@@ -482,11 +494,20 @@ func (d *msgData) close() {
 	}
 }
 
-// writeFetch writes one FETCH response.
-func (s *session) writeFetch(seq int, m store.Message, items []fetchItem, flagsChanged bool) error {
+// writeFetch writes one FETCH response; st is the message's structure
+// when the caller has it already (nil: read when needed).
+func (s *session) writeFetch(seq int, m store.Message, st *mimeparse.Message, items []fetchItem, flagsChanged bool) error {
 	d := &msgData{s: s, m: m}
+	if st != nil && st.Root != nil {
+		d.st = st
+	}
 	defer d.close()
-	b := make([]byte, 0, 256)
+	b := s.fetchBuf[:0]
+	defer func() {
+		if cap(b) <= 64<<10 {
+			s.fetchBuf = b[:0]
+		}
+	}()
 	b = append(b, "* "...)
 	b = strconv.AppendInt(b, int64(seq), 10)
 	b = append(b, " FETCH ("...)

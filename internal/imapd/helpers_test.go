@@ -27,7 +27,7 @@ import (
 
 // testEnv is an in-process server on loopback over a fresh store.
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	st     store.Store
 	addr   string
 	acct   store.Account
@@ -46,7 +46,7 @@ type envOptions struct {
 	quotaBytes     int64
 }
 
-func newEnv(t *testing.T, o envOptions) *testEnv {
+func newEnv(t testing.TB, o envOptions) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, sqlite.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
@@ -94,7 +94,7 @@ func newEnv(t *testing.T, o envOptions) *testEnv {
 	return &testEnv{t: t, st: st, addr: ln.Addr().String(), acct: acct, policy: policy, tlsCfg: tlsCfg}
 }
 
-func testTLSConfig(t *testing.T) *tls.Config {
+func testTLSConfig(t testing.TB) *tls.Config {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func (e *testEnv) deliver(folder, msg string, flags ...string) store.Message {
 
 // client is a raw IMAP dialogue.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	br   *bufio.Reader
 	n    int

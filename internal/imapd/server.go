@@ -55,6 +55,8 @@ type Server struct {
 	// deflaters holds idle *flate.Writer for COMPRESS=DEFLATE sessions,
 	// which borrow one per response burst (see compress.go).
 	deflaters sync.Pool
+	// bufs holds the read and write buffers of sessions between uses.
+	bufs bufPools
 }
 
 // New makes a Server.

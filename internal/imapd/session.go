@@ -35,9 +35,12 @@ type session struct {
 
 	raw  net.Conn // the TCP connection, for deadlines
 	conn net.Conn // raw or TLS over it
-	br   *bufio.Reader
-	bw   *bufio.Writer
-	r    *reader
+	// br is nil while the session waits for a command (see awaitInput);
+	// bw borrows its buffer only while there is something to write.
+	br *bufio.Reader
+	bw *lazyWriter
+	in firstByteConn
+	r  *reader
 
 	tls      bool
 	remoteIP netip.Addr
@@ -57,6 +60,9 @@ type session struct {
 	// fetchErr is a failure met in the middle of a FETCH response: the
 	// response is completed with NIL and the command fails with it.
 	fetchErr error
+	// fetchBuf is reused by the responses of one FETCH command and
+	// dropped at its end, so that an idle session holds none.
+	fetchBuf []byte
 }
 
 // errLogout ends the session after a command (LOGOUT, fatal problems).
@@ -86,14 +92,24 @@ func newSession(ctx context.Context, srv *Server, c net.Conn) *session {
 	return s
 }
 
+// setConn makes c the session's connection (TLS or COMPRESS start on a
+// command boundary, with nothing buffered either way).
 func (s *session) setConn(c net.Conn) {
 	s.conn = c
-	s.br = bufio.NewReaderSize(c, 16<<10)
-	s.bw = bufio.NewWriterSize(c, 32<<10)
-	s.r = newReader(s.br, func() error {
-		s.bw.WriteString("+ Ready for literal data\r\n")
-		return s.bw.Flush()
-	})
+	s.in.c = c
+	if s.bw == nil {
+		s.bw = &lazyWriter{pools: &s.srv.bufs}
+	}
+	s.bw.dst = c
+	if s.bw.bw != nil {
+		s.bw.bw.Reset(c)
+	}
+	if s.r == nil {
+		s.r = newReader(nil, func() error {
+			s.bw.WriteString("+ Ready for literal data\r\n")
+			return s.bw.Flush()
+		})
+	}
 }
 
 func (s *session) run() {
@@ -101,6 +117,7 @@ func (s *session) run() {
 		if s.sub != nil {
 			s.sub.Close()
 		}
+		s.releaseReader()
 	}()
 	stop := context.AfterFunc(s.ctx, func() { s.raw.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
@@ -146,7 +163,10 @@ func (s *session) command() error {
 		s.writef("* BYE Server shutting down\r\n")
 		return errLogout
 	}
-	err := s.r.startCommand()
+	err := s.awaitInput()
+	if err == nil {
+		err = s.r.startCommand()
+	}
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			if s.ctx.Err() != nil {

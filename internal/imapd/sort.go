@@ -16,8 +16,8 @@ import (
 // SORT (RFC 5256), SORT=DISPLAY (RFC 5957) and ESORT (RFC 5267).
 //
 // The sort keys come from the envelope cached at delivery (the store's
-// Structure), never from the message file: one structure read per
-// matching message, then an in-memory sort.
+// Structures), never from the message file: one read of the structures
+// of up to 1,000 matching messages at a time, then an in-memory sort.
 
 // sortKey is the key of one sort criterion.
 type sortKey int
@@ -245,6 +245,7 @@ func (s *session) collect(key *searchKey, need envNeeds) ([]sortMsg, error) {
 		e.maxUID = mb.uids[len(mb.uids)-1]
 	}
 	batch := make([]uint32, 0, 1000)
+	var seqs []int
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -253,6 +254,9 @@ func (s *session) collect(key *searchKey, need envNeeds) ([]sortMsg, error) {
 		if err != nil {
 			return fmt.Errorf("sort: %w", err)
 		}
+		// The search key first, then the envelopes of the matches in one
+		// read.
+		matched, seqs := msgs[:0], seqs[:0]
 		for _, m := range msgs {
 			seq := mb.seqOf(m.UID)
 			if seq == 0 || mb.expunged[m.UID] {
@@ -262,9 +266,23 @@ func (s *session) collect(key *searchKey, need envNeeds) ([]sortMsg, error) {
 			if !key.eval(e) {
 				continue
 			}
-			sm := sortMsg{seq: uint32(seq), uid: m.UID, modseq: m.ModSeq, size: m.Size, arrival: m.InternalDate, sent: m.InternalDate}
+			matched, seqs = append(matched, m), append(seqs, seq)
+		}
+		var sts map[int64]*mimeparse.Message
+		if need.any() && len(matched) > 0 {
+			if sts, err = s.srv.opts.Store.Structures(s.ctx, matched); err != nil {
+				return fmt.Errorf("sort: %w", err)
+			}
+		}
+		for i, m := range matched {
+			sm := sortMsg{seq: uint32(seqs[i]), uid: m.UID, modseq: m.ModSeq, size: m.Size, arrival: m.InternalDate, sent: m.InternalDate}
 			if need.any() {
-				env := e.structure().Root.Envelope
+				st := sts[m.BodyID]
+				if st == nil || st.Root == nil {
+					e.m, e.st, e.header = m, nil, nil
+					st = e.structure()
+				}
+				env := st.Root.Envelope
 				if env == nil {
 					env = &mimeparse.Envelope{}
 				}

@@ -194,6 +194,10 @@ type MessageStore interface {
 	OpenBody(ctx context.Context, m Message) (Body, error)
 	// Structure returns the structure cached at delivery.
 	Structure(ctx context.Context, m Message) (*mimeparse.Message, error)
+	// Structures returns the structures cached at delivery of many
+	// messages with one read, keyed by their BodyID. A message whose body
+	// is gone is missing from the map.
+	Structures(ctx context.Context, msgs []Message) (map[int64]*mimeparse.Message, error)
 
 	// SetFlags changes flags of messages in a folder and gives the
 	// changed messages one new mod-sequence. Flags compare
@@ -482,6 +486,19 @@ type Message struct {
 	// last byte is a line feed, recorded when the body is stored so
 	// readers (POP3 sizes) need not open it. Copies and moves keep it.
 	EndsWithNewline bool
+}
+
+// BodyIDs returns the distinct BodyIDs of msgs, in first-seen order.
+func BodyIDs(msgs []Message) []int64 {
+	seen := make(map[int64]bool, len(msgs))
+	ids := make([]int64, 0, len(msgs))
+	for _, m := range msgs {
+		if !seen[m.BodyID] {
+			seen[m.BodyID] = true
+			ids = append(ids, m.BodyID)
+		}
+	}
+	return ids
 }
 
 // HasFlag reports whether m has the flag f (system flags compare

@@ -221,7 +221,9 @@ func tables(dir string) []table {
 	return []table{
 		{"domains", "SELECT name, catch_all, created_at, local_part_case_sensitive FROM domains",
 			[]string{"name", "catch_all", "created_at", "local_part_case_sensitive"},
-			func(v []any) ([]any, error) { return []any{str(v[0]), str(v[1]), secsNotNull(v[2]), boolean(v[3])}, nil }},
+			func(v []any) ([]any, error) {
+				return []any{str(v[0]), str(v[1]), secsNotNull(v[2]), boolean(v[3])}, nil
+			}},
 		{"accounts", `SELECT id, address, domain, password_hash, quota_bytes, quota_messages, used_bytes, used_messages,
 			disabled, admin, settings, created_at FROM accounts`,
 			[]string{"id", "address", "domain", "password_hash", "quota_bytes", "quota_messages", "used_bytes", "used_messages",
@@ -243,7 +245,8 @@ func tables(dir string) []table {
 			func(v []any) ([]any, error) {
 				return []any{i64(v[0]), i64(v[1]), str(v[2]), str(v[3]), i64(v[4]), i64(v[5]), i64(v[6]), boolean(v[7]), i64(v[8])}, nil
 			}},
-		{"bodies", "SELECT id, blob, data, size, structure FROM bodies ORDER BY id",
+		{"bodies", `SELECT b.id, b.blob, b.data, b.size, coalesce(s.structure, x'') FROM bodies b
+			LEFT JOIN body_structures s ON s.body_id = b.id ORDER BY b.id`,
 			[]string{"id", "blob", "data", "size", "structure"},
 			func(v []any) ([]any, error) {
 				data, err := bodyData(blobDir, str(v[1]), bytesOf(v[2]))

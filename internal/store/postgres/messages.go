@@ -515,6 +515,38 @@ func (s *Store) Structure(ctx context.Context, m store.Message) (*mimeparse.Mess
 	return &p, nil
 }
 
+// Structures implements store.Store.
+func (s *Store) Structures(ctx context.Context, msgs []store.Message) (map[int64]*mimeparse.Message, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	out := make(map[int64]*mimeparse.Message, len(msgs))
+	if len(msgs) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, "SELECT id, structure FROM bodies WHERE id = ANY($1)", store.BodyIDs(msgs))
+	if err != nil {
+		return nil, fmt.Errorf("structures: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var raw []byte
+		if err := rows.Scan(&id, &raw); err != nil {
+			return nil, fmt.Errorf("structures: %w", err)
+		}
+		var p mimeparse.Message
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, fmt.Errorf("body %d: decode structure: %w", id, err)
+		}
+		out[id] = &p
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("structures: %w", err)
+	}
+	return out, nil
+}
+
 // messagesForUpdate reads and locks messages of a folder inside a write
 // transaction, in UID order.
 func messagesForUpdate(w *wtx, folderID int64, uids []uint32) ([]store.Message, error) {

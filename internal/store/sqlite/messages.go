@@ -189,9 +189,12 @@ func insertPrepared(w *wtx, p *preparedDelivery) (store.Message, error) {
 			return m, err
 		}
 	}
-	if err := w.queryRow("INSERT INTO bodies (blob, data, size, structure) VALUES ($1, $2, $3, $4) RETURNING id",
-		p.body.key, p.body.data, size, p.structure).Scan(&m.BodyID); err != nil {
+	if err := w.queryRow("INSERT INTO bodies (blob, data, size) VALUES ($1, $2, $3) RETURNING id",
+		p.body.key, p.body.data, size).Scan(&m.BodyID); err != nil {
 		return m, fmt.Errorf("insert body: %w", err)
+	}
+	if _, err := w.exec("INSERT INTO body_structures (body_id, structure) VALUES ($1, $2)", m.BodyID, p.structure); err != nil {
+		return m, fmt.Errorf("insert body structure: %w", err)
 	}
 	w.index(m.BodyID, p.headers, p.text)
 	if m.UID, err = allocUIDs(w, folderID, 1); err != nil {
@@ -404,7 +407,7 @@ func (s *Store) Structure(ctx context.Context, m store.Message) (*mimeparse.Mess
 		return nil, err
 	}
 	var raw []byte
-	if err := s.read.QueryRowContext(ctx, "SELECT structure FROM bodies WHERE id = $1", m.BodyID).Scan(&raw); err != nil {
+	if err := s.read.QueryRowContext(ctx, "SELECT structure FROM body_structures WHERE body_id = $1", m.BodyID).Scan(&raw); err != nil {
 		return nil, notFound(err, fmt.Sprintf("body %d", m.BodyID))
 	}
 	var p mimeparse.Message
@@ -412,6 +415,38 @@ func (s *Store) Structure(ctx context.Context, m store.Message) (*mimeparse.Mess
 		return nil, fmt.Errorf("body %d: decode structure: %w", m.BodyID, err)
 	}
 	return &p, nil
+}
+
+// Structures implements store.Store.
+func (s *Store) Structures(ctx context.Context, msgs []store.Message) (map[int64]*mimeparse.Message, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	out := make(map[int64]*mimeparse.Message, len(msgs))
+	if len(msgs) == 0 {
+		return out, nil
+	}
+	rows, err := s.read.QueryContext(ctx, "SELECT body_id, structure FROM body_structures WHERE body_id IN (SELECT value FROM json_each($1))", idList(store.BodyIDs(msgs)))
+	if err != nil {
+		return nil, fmt.Errorf("structures: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var raw []byte
+		if err := rows.Scan(&id, &raw); err != nil {
+			return nil, fmt.Errorf("structures: %w", err)
+		}
+		var p mimeparse.Message
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, fmt.Errorf("body %d: decode structure: %w", id, err)
+		}
+		out[id] = &p
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("structures: %w", err)
+	}
+	return out, nil
 }
 
 // messagesForUpdate reads messages of a folder inside a write transaction.

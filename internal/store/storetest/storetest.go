@@ -141,6 +141,7 @@ var tests = []test{
 	{"Deliver/UnknownAccount", testDeliverUnknownAccount},
 	{"Deliver/Structure", testDeliverStructure},
 	{"Deliver/StructureMultipart", testDeliverStructureMultipart},
+	{"Deliver/StructuresBatch", testStructuresBatch},
 	{"Deliver/BrokenMIME", testDeliverBrokenMIME},
 	{"Deliver/QuotaMessages", testDeliverQuotaMessages},
 	{"Deliver/QuotaBytes", testDeliverQuotaBytes},

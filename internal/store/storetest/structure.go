@@ -182,3 +182,59 @@ func testDeliverBareCR(t *testing.T, s store.Store) {
 		t.Errorf("Size %d, stored %d bytes", m.Size, len(got))
 	}
 }
+
+func testStructuresBatch(t *testing.T, s store.Store) {
+	a := mustAccount(t, s, "ivan@example.org")
+	in := inbox(t, s, a.ID)
+	msgs := []store.Message{
+		deliverTo(t, s, in, textMsg("First", "one")),
+		deliverTo(t, s, in, multipartMsg),
+		deliverTo(t, s, in, textMsg("Third", "three")),
+	}
+	// A copy shares its body: both messages find the same structure.
+	arch, err := s.CreateFolder(ctx(t), a.ID, "Batch copies", store.RoleNone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Copy(ctx(t), in.ID, []uint32{msgs[0].UID}, arch.ID); err != nil {
+		t.Fatal(err)
+	}
+	copied, err := s.MessagesByUID(ctx(t), arch.ID, []uint32{1})
+	if err != nil || len(copied) != 1 {
+		t.Fatalf("MessagesByUID(Batch copies) = %v, %v", copied, err)
+	}
+	msgs = append(msgs, copied[0])
+	got, err := s.Structures(ctx(t), msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		st := got[m.BodyID]
+		if st == nil || st.Root == nil {
+			t.Fatalf("Structures has no structure for UID %d (body %d): %v", m.UID, m.BodyID, got)
+		}
+		want := structure(t, s, m)
+		if st.Size != want.Size || st.Lines != want.Lines || st.Root.End != want.Root.End ||
+			st.Root.Envelope == nil || st.Root.Envelope.Subject != want.Root.Envelope.Subject ||
+			len(st.Root.Parts) != len(want.Root.Parts) {
+			t.Errorf("Structures[%d] = %+v, Structure = %+v", m.BodyID, st, want)
+		}
+	}
+	if got[msgs[0].BodyID].Root.Envelope.Subject != "First" || len(got[msgs[1].BodyID].Root.Parts) == 0 {
+		t.Errorf("Structures mixed up the messages: %+v", got)
+	}
+	if empty, err := s.Structures(ctx(t), nil); err != nil || len(empty) != 0 {
+		t.Errorf("Structures(nil) = %v, %v; want empty", empty, err)
+	}
+	// A message that was expunged (its body gone) is left out, not an error.
+	if _, err := s.Expunge(ctx(t), in.ID, []uint32{msgs[2].UID}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Structures(ctx(t), msgs[1:3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[msgs[1].BodyID] == nil {
+		t.Errorf("Structures lost the multipart message after an unrelated expunge")
+	}
+}
