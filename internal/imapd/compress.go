@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"bufio"
 	"compress/flate"
 	"fmt"
 	"io"
@@ -23,18 +24,24 @@ import (
 // sequence that refers only to its own bytes (still a valid continuation
 // of the stream for the client's inflater), trading the dictionary
 // across bursts for memory. What a compressed connection keeps for its
-// whole life is the inflater: about 40 KB (the 32 KB window the client's
-// stream refers to, Huffman tables and a 4 KB read buffer).
+// whole life is the inflater (inflate.go): about 43 KB (the 32 KB window
+// the client's stream refers to, which also holds decoded bytes not yet
+// read, about 7 KB of Huffman tables, and a 4 KB read buffer).
+//
+// The inflater is our own rather than compress/flate's, which delivers
+// decoded bytes only at a sync flush or a full window: clients that
+// flush with zlib's Z_PARTIAL_FLUSH (mbsync) would wait forever for the
+// answer to a command the server never saw.
 
 // deflateConn is a connection whose traffic is DEFLATE-compressed.
 type deflateConn struct {
 	net.Conn
-	zr  io.ReadCloser
+	zr  *inflater
 	srv *Server
 }
 
 func newDeflateConn(c net.Conn, srv *Server) *deflateConn {
-	return &deflateConn{Conn: c, zr: flate.NewReader(c), srv: srv}
+	return &deflateConn{Conn: c, zr: newInflater(bufio.NewReaderSize(c, 4096)), srv: srv}
 }
 
 // Read returns decompressed client data.
