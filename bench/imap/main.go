@@ -4,7 +4,7 @@
 // a stopped pochta's data folder and into Maildirs.
 //
 //	imap seed -pochta-data DIR -maildir DIR -user NAME@DOMAIN -count N [-password P]
-//	imap mix -label pochta -addr HOST:PORT -ca cert.pem -user U -pass P -clients 10,50 -duration 30s
+//	imap mix -label pochta -addr HOST:PORT[,HOST:PORT…] -ca cert.pem -user U -pass P -clients 10,50 -duration 30s
 //	imap envelope -label pochta -addr … -user U -pass P -count 10000
 //	imap search -label pochta -addr … -user U -pass P -needle WORD -count 100000
 //	imap idle -label pochta -addr … -user U -pass P -conns 10000
@@ -12,7 +12,9 @@
 // mix: every client runs sessions of LOGIN, SELECT INBOX, then -ops
 // commands drawn from FETCH (40%), STORE (25%), APPEND (20%) and EXPUNGE
 // of a message it appended (15%), then LOGOUT; the figure is commands per
-// second over all clients, logins and logouts included. envelope times
+// second over all clients, logins and logouts included. Given several
+// addresses (nodes of one service), mix spreads its clients over them in
+// turn; -ca may then hold the certificates of all of them. envelope times
 // FETCH 1:* (ENVELOPE) over a folder; search times SEARCH TEXT over a
 // folder; idle opens connections that LOGIN, SELECT and IDLE and then
 // waits for the caller to measure the server's memory (it prints READY and
@@ -210,17 +212,20 @@ func seedPochta(ctx context.Context, dir, user string, count, needle int) error 
 // config is the command line of mix, envelope, search and idle.
 type config struct {
 	label, addr, serverName, user, pass, needle string
-	tls                                         *tls.Config
-	duration                                    time.Duration
-	clients                                     []int
-	ops, count, conns                           int
+	// addrs is -addr split at commas; addr is its first entry, the one
+	// every command but mix uses.
+	addrs             []string
+	tls               *tls.Config
+	duration          time.Duration
+	clients           []int
+	ops, count, conns int
 }
 
 func run(what string, args []string, out io.Writer) error {
 	var c config
 	fs := flag.NewFlagSet(what, flag.ContinueOnError)
 	fs.StringVar(&c.label, "label", "server", "name printed in the RESULT lines")
-	fs.StringVar(&c.addr, "addr", "", "imaps address host:port (required)")
+	fs.StringVar(&c.addr, "addr", "", "imaps address host:port (required); mix takes a comma-separated list and spreads its clients over it")
 	fs.StringVar(&c.serverName, "servername", "localhost", "name the certificate must carry")
 	caFile := fs.String("ca", "", "PEM file of the certificate to trust (required)")
 	fs.StringVar(&c.user, "user", "", "account")
@@ -237,6 +242,8 @@ func run(what string, args []string, out io.Writer) error {
 	if c.addr == "" || *caFile == "" {
 		return errors.New("-addr and -ca are required")
 	}
+	c.addrs = strings.Split(c.addr, ",")
+	c.addr = c.addrs[0]
 	pem, err := os.ReadFile(*caFile)
 	if err != nil {
 		return fmt.Errorf("read CA: %w", err)
@@ -396,11 +403,13 @@ func (c *config) mix(n int) (float64, error) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
+		cc := *c
+		cc.addr = c.addrs[i%len(c.addrs)]
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(i), uint64(n)))
 			for time.Now().Before(stop) {
-				if err := c.session(rng, stop, &done); err != nil {
+				if err := cc.session(rng, stop, &done); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
