@@ -585,7 +585,22 @@ func (s *session) cmdSearch(tag string, uid bool) (string, error) {
 			return "", nil
 		}
 	}
-	b := []byte("* ESEARCH (TAG ")
+	var modseq uint64
+	if usesModSeq {
+		modseq = highest
+	}
+	s.bw.Write(appendESearch(nil, tag, uid, ret, results, func(b []byte, r []uint32) []byte { return append(b, formatUIDs(r)...) }, modseq))
+	return "", nil
+}
+
+// appendESearch appends an ESEARCH response line (RFC 4731, and RFC 5267
+// for ESORT) with the return options ret over results: MIN and MAX are
+// the first and last of results, ALL is written by all. modseq, when not
+// 0 and there are results, is the highest mod-sequence of the matches
+// (RFC 7162).
+func appendESearch(b []byte, tag string, uid bool, ret []string, results []uint32,
+	all func([]byte, []uint32) []byte, modseq uint64) []byte {
+	b = append(b, "* ESEARCH (TAG "...)
 	b = append(b, quoteASCII(tag)...)
 	b = append(b, ')')
 	if uid {
@@ -609,14 +624,13 @@ func (s *session) cmdSearch(tag string, uid bool) (string, error) {
 		case "ALL":
 			if len(results) > 0 {
 				b = append(b, " ALL "...)
-				b = append(b, formatUIDs(results)...)
+				b = all(b, results)
 			}
 		}
 	}
-	if usesModSeq && len(results) > 0 {
+	if modseq != 0 && len(results) > 0 {
 		b = append(b, " MODSEQ "...)
-		b = strconv.AppendUint(b, highest, 10)
+		b = strconv.AppendUint(b, modseq, 10)
 	}
-	s.bw.Write(append(b, "\r\n"...))
-	return "", nil
+	return append(b, "\r\n"...)
 }

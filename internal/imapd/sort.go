@@ -499,39 +499,11 @@ func (s *session) cmdSort(tag string, uid bool) (string, error) {
 			return "", nil
 		}
 	}
-	b := []byte("* ESEARCH (TAG ")
-	b = append(b, quoteASCII(tag)...)
-	b = append(b, ')')
-	if uid {
-		b = append(b, " UID"...)
+	var hm uint64
+	if modseq {
+		hm = highest
 	}
-	for _, opt := range a.ret {
-		switch opt {
-		case "MIN":
-			if len(results) > 0 {
-				b = append(b, " MIN "...)
-				b = strconv.AppendUint(b, uint64(results[0]), 10)
-			}
-		case "MAX":
-			if len(results) > 0 {
-				b = append(b, " MAX "...)
-				b = strconv.AppendUint(b, uint64(results[len(results)-1]), 10)
-			}
-		case "COUNT":
-			b = append(b, " COUNT "...)
-			b = strconv.AppendInt(b, int64(len(results)), 10)
-		case "ALL":
-			if len(results) > 0 {
-				b = append(b, " ALL "...)
-				b = appendOrderedSet(b, results)
-			}
-		}
-	}
-	if modseq && len(results) > 0 {
-		b = append(b, " MODSEQ "...)
-		b = strconv.AppendUint(b, highest, 10)
-	}
-	s.bw.Write(append(b, "\r\n"...))
+	s.bw.Write(appendESearch(nil, tag, uid, a.ret, results, appendOrderedSet, hm))
 	return "", nil
 }
 
