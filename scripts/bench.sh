@@ -129,20 +129,35 @@ CERT="$W/pochta-data/tls/selfsigned.crt" KEY="$W/pochta-data/tls/selfsigned.key"
 # $W/postfix-mail/bench/ (fsynced before rename, like every Postfix
 # delivery; the queue file is fsynced before the 250).
 setup_postfix() {
-	local d="$W/postfix"
-	mkdir -p "$d" "$W/postfix-mail/bench" "$W/postfix-queue" "$W/postfix-data"
-	chown postfix "$W/postfix-data"
-	chown -R nobody:nogroup "$W/postfix-mail"
-	cp "$CERT" "$d/cert.pem"; cp "$KEY" "$d/key.pem"; chmod 600 "$d/key.pem"
-	echo "bench@localhost bench/" >"$d/vmailbox"
+	mkdir -p "$W/postfix" "$W/postfix-mail/bench"
+	echo "bench@localhost bench/" >"$W/postfix/vmailbox"
+	postfix_instance postfix "$X_SMTP" "$CERT" "$KEY" "virtual_mailbox_domains = localhost
+virtual_mailbox_base = $W/postfix-mail
+virtual_mailbox_maps = texthash:$W/postfix/vmailbox
+virtual_uid_maps = static:$(id -u nobody)
+virtual_gid_maps = static:$(id -g nobody)
+virtual_minimum_uid = 100"
+}
+
+# postfix_instance NAME PORT CERT KEY MAIN_CF_EXTRA starts a private Postfix
+# with its configuration in $W/NAME, its queue in $W/NAME-queue, mail under
+# $W/NAME-mail and its log in $W/NAME.log: SMTP with STARTTLS (CERT, KEY)
+# on 127.0.0.1:PORT, relay for loopback only, no DNS, no rate limits, and
+# MAIN_CF_EXTRA appended to main.cf.
+postfix_instance() {
+	local name=$1 port=$2 cert=$3 key=$4 extra=$5 d="$W/$1"
+	mkdir -p "$d" "$W/$name-queue" "$W/$name-data" "$W/$name-mail"
+	chown postfix "$W/$name-data"
+	chown -R nobody:nogroup "$W/$name-mail"
+	cp "$cert" "$d/cert.pem"; cp "$key" "$d/key.pem"; chmod 600 "$d/key.pem"
 	cat >"$d/main.cf" <<CFG
 compatibility_level = 3.6
 config_directory = $d
-queue_directory = $W/postfix-queue
-data_directory = $W/postfix-data
+queue_directory = $W/$name-queue
+data_directory = $W/$name-data
 mail_owner = postfix
 setgid_group = postdrop
-myhostname = postfix.localhost
+myhostname = $name.localhost
 mydomain = localhost
 myorigin = localhost
 mydestination =
@@ -154,40 +169,37 @@ smtpd_recipient_restrictions = permit_mynetworks, reject
 disable_dns_lookups = yes
 smtp_dns_support_level = disabled
 smtp_host_lookup = native
-maillog_file = $W/postfix.log
+maillog_file = $W/$name.log
 maillog_file_prefixes = $W
 smtpd_tls_cert_file = $d/cert.pem
 smtpd_tls_key_file = $d/key.pem
 smtpd_tls_security_level = may
+smtp_tls_security_level = may
 smtpd_client_connection_count_limit = 0
 smtpd_client_connection_rate_limit = 0
 smtpd_client_message_rate_limit = 0
+smtpd_recipient_limit = 1000
 default_process_limit = 200
-virtual_mailbox_domains = localhost
-virtual_mailbox_base = $W/postfix-mail
-virtual_mailbox_maps = texthash:$d/vmailbox
-virtual_uid_maps = static:$(id -u nobody)
-virtual_gid_maps = static:$(id -g nobody)
-virtual_minimum_uid = 100
 local_recipient_maps =
 biff = no
+$extra
 CFG
 	# The packaged master.cf, with smtpd on our port and no chroot (a
 	# chroot would need copies of system files in the queue folder).
-	awk -v port="$X_SMTP" '
+	awk -v port="$port" '
 		/^#/ || NF < 8 { print; next }
 		$1 == "smtp" && $2 == "inet" { $1 = "127.0.0.1:" port }
 		{ if ($5 == "y" || $5 == "-") $5 = "n"; print }
 	' /usr/share/postfix/master.cf.dist >"$d/master.cf"
 	# Postfix prints fatal errors only to a terminal or syslog; script(1)
 	# gives it a terminal so that a failure is shown.
-	script -qec "postfix -c '$d' check" "$W/postfix-check.log" >/dev/null 2>&1 || { cat "$W/postfix-check.log" >&2; exit 1; }
-	script -qec "postfix -c '$d' start" "$W/postfix-start.log" >/dev/null 2>&1 || { cat "$W/postfix-start.log" "$W/postfix.log" >&2; exit 1; }
+	script -qec "postfix -c '$d' check" "$W/$name-check.log" >/dev/null 2>&1 || { cat "$W/$name-check.log" >&2; exit 1; }
+	script -qec "postfix -c '$d' start" "$W/$name-start.log" >/dev/null 2>&1 || { cat "$W/$name-start.log" "$W/$name.log" >&2; exit 1; }
 	for _ in $(seq 1 100); do
-		python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$X_SMTP),1)" 2>/dev/null && return 0
+		python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$port),1)" 2>/dev/null && return 0
 		sleep 0.1
 	done
-	echo "postfix did not start" >&2; cat "$W/postfix-check.log" "$W/postfix.log" >&2; exit 1
+	echo "postfix $name did not start" >&2; cat "$W/$name-check.log" "$W/$name.log" >&2; exit 1
 }
 
 # ratio_table prints, per level, pochta's figure, the other server's and
@@ -337,60 +349,10 @@ relay_pochta() {
 	echo "pochta $name did not start:" >&2; cat "$W/$name.log" >&2; exit 1
 }
 
-# relay_postfix NAME PORT MAIN_CF_EXTRA starts a private Postfix in $W/NAME
-# (the same base settings as setup_postfix, its own queue and port).
+# relay_postfix NAME PORT MAIN_CF_EXTRA starts a private Postfix for the
+# relay benchmark, with the certificate of the qa pochta instance.
 relay_postfix() {
-	local name=$1 port=$2 extra=$3 d="$W/$1"
-	mkdir -p "$d" "$W/$name-queue" "$W/$name-data" "$W/$name-mail"
-	chown postfix "$W/$name-data"
-	chown -R nobody:nogroup "$W/$name-mail"
-	cp "$W/qa-data/tls/selfsigned.crt" "$d/cert.pem"; cp "$W/qa-data/tls/selfsigned.key" "$d/key.pem"; chmod 600 "$d/key.pem"
-	cat >"$d/main.cf" <<CFG
-compatibility_level = 3.6
-config_directory = $d
-queue_directory = $W/$name-queue
-data_directory = $W/$name-data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = $name.localhost
-mydomain = localhost
-myorigin = localhost
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-smtpd_recipient_restrictions = permit_mynetworks, reject
-disable_dns_lookups = yes
-smtp_dns_support_level = disabled
-smtp_host_lookup = native
-maillog_file = $W/$name.log
-maillog_file_prefixes = $W
-smtpd_tls_cert_file = $d/cert.pem
-smtpd_tls_key_file = $d/key.pem
-smtpd_tls_security_level = may
-smtp_tls_security_level = may
-smtpd_client_connection_count_limit = 0
-smtpd_client_connection_rate_limit = 0
-smtpd_client_message_rate_limit = 0
-smtpd_recipient_limit = 1000
-default_process_limit = 200
-local_recipient_maps =
-biff = no
-$extra
-CFG
-	awk -v port="$port" '
-		/^#/ || NF < 8 { print; next }
-		$1 == "smtp" && $2 == "inet" { $1 = "127.0.0.1:" port }
-		{ if ($5 == "y" || $5 == "-") $5 = "n"; print }
-	' /usr/share/postfix/master.cf.dist >"$d/master.cf"
-	script -qec "postfix -c '$d' check" "$W/$name-check.log" >/dev/null 2>&1 || { cat "$W/$name-check.log" >&2; exit 1; }
-	script -qec "postfix -c '$d' start" "$W/$name-start.log" >/dev/null 2>&1 || { cat "$W/$name-start.log" "$W/$name.log" >&2; exit 1; }
-	for _ in $(seq 1 100); do
-		python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$port),1)" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "postfix $name did not start" >&2; cat "$W/$name-check.log" "$W/$name.log" >&2; exit 1
+	postfix_instance "$1" "$2" "$W/qa-data/tls/selfsigned.crt" "$W/qa-data/tls/selfsigned.key" "$3"
 }
 
 if [ "$what" = queue ] || [ "$what" = all ]; then
