@@ -516,11 +516,11 @@ func appendDowngradedField(out []byte, name, value string) []byte {
 		items := formatAddresses(DowngradeAddresses(parseAddressList(value)))
 		return fold(out, name+": "+strings.Join(items, ", "))
 	case lname == "content-type":
-		if typ, sub, params, ok := parseMediaType(value); ok {
+		if typ, sub, params, ok := parseMediaType(value); ok && isASCII(typ+sub) {
 			return fold(out, strings.Join(append([]string{name + ": " + typ + "/" + sub}, formatParams(params)...), "; "))
 		}
 	case lname == "content-disposition":
-		if d, params, ok := parseDisposition(value); ok {
+		if d, params, ok := parseDisposition(value); ok && isASCII(d) {
 			return fold(out, strings.Join(append([]string{name + ": " + d}, formatParams(params)...), "; "))
 		}
 	case lname == "received":
