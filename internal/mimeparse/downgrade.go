@@ -464,7 +464,7 @@ func DowngradeHeader(h []byte) []byte {
 			continue
 		}
 		name, value, ok := splitField(field)
-		if !ok {
+		if !ok || has8bit(name) {
 			// Not a header field (parsers ignore it): drop it.
 			continue
 		}
