@@ -76,7 +76,7 @@ func isPhraseSafe(c byte) bool {
 func EncodeWords(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	var b strings.Builder
-	n := 0 // payload length of the current word; -1: no word open
+	n := 0 // payload length of the current word
 	open := false
 	for _, r := range s {
 		var enc [12]byte
