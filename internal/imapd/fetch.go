@@ -90,6 +90,16 @@ func (it fetchItem) needsStructure() bool {
 	return false
 }
 
+// needsBytes reports whether the item depends on the message's bytes or
+// size.
+func (it fetchItem) needsBytes() bool {
+	switch it.kind {
+	case fetchSize, fetchSection, fetchRFC822, fetchRFC822Header, fetchRFC822Text, fetchBinary, fetchBinarySize:
+		return true
+	}
+	return false
+}
+
 // setsSeen reports whether fetching the item sets \Seen.
 func (it fetchItem) setsSeen() bool {
 	switch it.kind {
@@ -387,7 +397,9 @@ func (s *session) cmdFetch(tag string, uid bool) (string, error) {
 		if it.setsSeen() && !mb.readOnly {
 			markSeen = true
 		}
-		if it.needsStructure() {
+		if it.needsStructure() || !s.utf8 && it.needsBytes() {
+			// Without UTF-8, sizes and bytes depend on whether the
+			// message needs downgrading, which its structure tells.
 			needStructure = true
 		}
 	}
@@ -469,9 +481,115 @@ type msgData struct {
 	body   store.Body
 	stErr  error
 	bodyEr error
+	// dg is the message downgraded for a session without UTF-8
+	// (RFC 6857), once dgDone; nil when it is served as stored.
+	dg     *mimeparse.Downgraded
+	dgDone bool
 }
 
+// structure returns the structure of the message as the session sees
+// it: downgraded (offsets, sizes and line counts of the downgraded
+// bytes) for a session without UTF-8 when the message needs it.
 func (d *msgData) structure() (*mimeparse.Message, error) {
+	if dg := d.downgraded(); dg != nil {
+		return dg.Message, nil
+	}
+	return d.rawStructure()
+}
+
+// open returns the bytes of the message as the session sees them (see
+// structure).
+func (d *msgData) open() (store.Body, error) {
+	if dg := d.downgraded(); dg != nil {
+		return downgradedBody{io.NewSectionReader(dg, 0, dg.Size())}, nil
+	}
+	return d.openRaw()
+}
+
+// downgradedBody reads a downgraded message; closing it is left to the
+// msgData.
+type downgradedBody struct {
+	*io.SectionReader
+}
+
+func (downgradedBody) Close() error { return nil }
+
+// downgraded returns the message downgraded for a session that did not
+// enable UTF8=ACCEPT (or IMAP4rev2), or nil when the session takes UTF-8
+// or the message has no header to downgrade. Only messages whose
+// structure records 8-bit headers (or, cached before that was recorded,
+// shows non-ASCII text) have their headers read. When that fails, the
+// message is served as stored.
+func (d *msgData) downgraded() *mimeparse.Downgraded {
+	if d.s.utf8 || d.dgDone {
+		return d.dg
+	}
+	d.dgDone = true
+	st, err := d.rawStructure()
+	if err != nil || !needsDowngrade(st) {
+		return nil
+	}
+	body, err := d.openRaw()
+	if err != nil {
+		return nil
+	}
+	dg, err := mimeparse.Downgrade(st, body, body.Size())
+	if err != nil {
+		d.s.log.Warn("downgrade message", "uid", d.m.UID, "err", err)
+		return nil
+	}
+	d.dg = dg
+	return dg
+}
+
+// needsDowngrade reports whether a message may have UTF-8 headers.
+func needsDowngrade(st *mimeparse.Message) bool {
+	switch st.HeaderBytes {
+	case mimeparse.Headers7bit:
+		return false
+	case mimeparse.Headers8bit:
+		return true
+	}
+	// Cached before HeaderBytes: look for non-ASCII text in what the
+	// structure kept of the headers.
+	return partHas8bit(st.Root, 0)
+}
+
+func partHas8bit(p *mimeparse.Part, depth int) bool {
+	if p == nil || depth > mimeparse.MaxDepth+2 {
+		return false
+	}
+	if e := p.Envelope; e != nil && mimeparse.DowngradeEnvelope(e) != e {
+		return true
+	}
+	strs := []string{p.Description, p.ID, p.Location, p.MD5}
+	for _, pr := range append(p.Params, p.DispositionParams...) {
+		strs = append(strs, pr.Value)
+	}
+	for _, str := range strs {
+		if !isASCII(str) {
+			return true
+		}
+	}
+	for _, c := range p.Parts {
+		if partHas8bit(c, depth+1) {
+			return true
+		}
+	}
+	return partHas8bit(p.Embedded, depth+1)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// rawStructure returns the structure cached for the stored message.
+func (d *msgData) rawStructure() (*mimeparse.Message, error) {
 	if d.st == nil && d.stErr == nil {
 		d.st, d.stErr = d.s.srv.opts.Store.Structure(d.s.ctx, d.m)
 		if d.stErr == nil && (d.st == nil || d.st.Root == nil) {
@@ -481,7 +599,8 @@ func (d *msgData) structure() (*mimeparse.Message, error) {
 	return d.st, d.stErr
 }
 
-func (d *msgData) open() (store.Body, error) {
+// openRaw opens the stored message.
+func (d *msgData) openRaw() (store.Body, error) {
 	if d.body == nil && d.bodyEr == nil {
 		d.body, d.bodyEr = d.s.srv.opts.Store.OpenBody(d.s.ctx, d.m)
 	}
@@ -553,9 +672,16 @@ func (s *session) writeFetch(seq int, m store.Message, st *mimeparse.Message, it
 		case fetchSize:
 			sepr()
 			b = append(b, "RFC822.SIZE "...)
-			b = strconv.AppendInt(b, m.Size, 10)
+			size := m.Size
+			if dg := d.downgraded(); dg != nil {
+				// RFC 6857 §4: the size of what the client gets.
+				size = dg.Size()
+			}
+			b = strconv.AppendInt(b, size, 10)
 		case fetchEnvelope:
-			st, err := d.structure()
+			// The envelope is rendered downgraded (appendEnvelope); it
+			// needs no offsets, so not the downgraded structure.
+			st, err := d.rawStructure()
 			if err != nil {
 				return fmt.Errorf("fetch envelope of UID %d: %w", m.UID, err)
 			}

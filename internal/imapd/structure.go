@@ -12,6 +12,10 @@ func (s *session) appendEnvelope(b []byte, e *mimeparse.Envelope) []byte {
 	if e == nil {
 		e = &mimeparse.Envelope{}
 	}
+	if !s.utf8 {
+		// RFC 6857: no UTF-8 for a client that did not ask for it.
+		e = mimeparse.DowngradeEnvelope(e)
+	}
 	b = append(b, '(')
 	b = s.appendNString(b, e.Date)
 	b = append(b, ' ')
@@ -58,6 +62,9 @@ func (s *session) appendParams(b []byte, params []mimeparse.Param) []byte {
 	if len(params) == 0 {
 		return append(b, "NIL"...)
 	}
+	if !s.utf8 {
+		params = mimeparse.DowngradeParams(params)
+	}
 	b = append(b, '(')
 	for i, p := range params {
 		if i > 0 {
@@ -99,7 +106,16 @@ func (s *session) appendExtension(b []byte, p *mimeparse.Part) []byte {
 		b = append(b, ')')
 	}
 	b = append(b, ' ')
-	return s.appendNString(b, p.Location)
+	return s.appendNString(b, s.text7(p.Location))
+}
+
+// text7 returns a header value for a session without UTF-8 as RFC 2047
+// encoded-words when it is not ASCII.
+func (s *session) text7(str string) string {
+	if s.utf8 || isASCII(str) {
+		return str
+	}
+	return mimeparse.EncodeWords(str)
 }
 
 // appendBodyStructure appends BODYSTRUCTURE (ext) or BODY of a part.
@@ -136,9 +152,9 @@ func (s *session) appendBodyStructure(b []byte, p *mimeparse.Part, ext bool, dep
 	}
 	b = s.appendParams(b, params)
 	b = append(b, ' ')
-	b = s.appendNString(b, p.ID)
+	b = s.appendNString(b, s.text7(p.ID))
 	b = append(b, ' ')
-	b = s.appendNString(b, p.Description)
+	b = s.appendNString(b, s.text7(p.Description))
 	b = append(b, ' ')
 	enc := strings.ToUpper(strings.TrimSpace(p.Encoding))
 	if enc == "" {
@@ -160,7 +176,7 @@ func (s *session) appendBodyStructure(b []byte, p *mimeparse.Part, ext bool, dep
 	}
 	if ext {
 		b = append(b, ' ')
-		b = s.appendNString(b, p.MD5)
+		b = s.appendNString(b, s.text7(p.MD5))
 		b = s.appendExtension(b, p)
 	}
 	return append(b, ')')

@@ -129,6 +129,7 @@ func (p *parser) readHeader(ctx partCtx) *header {
 		}
 		if !c.atStart {
 			// Rest of a line longer than the read buffer.
+			p.note8bit(c.b)
 			if active && keep {
 				appendVal(c.b)
 			}
@@ -145,6 +146,7 @@ func (p *parser) readHeader(ctx partCtx) *header {
 			h.bodyStart, h.lfAtBody = p.s.off, p.s.lf
 			return h
 		}
+		p.note8bit(c.b)
 		if c.b[0] == ' ' || c.b[0] == '\t' {
 			// Continuation line: unfolding removes only the line break.
 			if active && keep {
@@ -168,6 +170,19 @@ func (p *parser) readHeader(ctx partCtx) *header {
 				orig = append(orig[:0], nm...)
 			}
 			appendVal(rest)
+		}
+	}
+}
+
+// note8bit records whether a header line has an 8-bit byte.
+func (p *parser) note8bit(b []byte) {
+	if p.header8bit {
+		return
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			p.header8bit = true
+			return
 		}
 	}
 }

@@ -43,9 +43,10 @@ func Parse(r io.Reader) (*Message, error) {
 	// an enclosing multipart can stop it.
 	clampChildren(root)
 	m := &Message{
-		Size:  p.s.off,
-		Lines: p.s.lf,
-		Root:  root,
+		Size:        p.s.off,
+		Lines:       p.s.lf,
+		Root:        root,
+		HeaderBytes: Headers7bit,
 		Text: SearchText{
 			Headers: p.headerText.String(),
 			Body:    p.bodyText.String(),
@@ -53,6 +54,9 @@ func Parse(r io.Reader) (*Message, error) {
 	}
 	if m.Size > 0 && p.s.last != '\n' {
 		m.Lines++
+	}
+	if p.header8bit {
+		m.HeaderBytes = Headers8bit
 	}
 	return m, nil
 }
@@ -81,6 +85,7 @@ type parser struct {
 	headerText textBuf
 	bodyText   textBuf
 	val        []byte // reused header value buffer
+	header8bit bool   // some header line has an 8-bit byte
 }
 
 // partCtx is what a part needs to know about where it is.

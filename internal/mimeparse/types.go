@@ -45,10 +45,29 @@ type Message struct {
 	// it carries the message's Envelope. It is never nil after a
 	// successful Parse.
 	Root *Part `json:"r,omitempty"`
+	// HeaderBytes tells whether some header of the message (the
+	// top-level one, a body part's or an attached message's) has 8-bit
+	// bytes, as RFC 6532 UTF-8 headers do: such a message is downgraded
+	// (see [Downgrade]) for IMAP clients without UTF-8 support.
+	// Structures cached before it was recorded have HeadersUnknown.
+	HeaderBytes HeaderBytes `json:"hb,omitempty"`
 	// Text is the text for the substring search index. Stores that keep
 	// it elsewhere can zero it before caching the structure.
 	Text SearchText `json:"t,omitzero"`
 }
+
+// HeaderBytes is what [Parse] found in the headers of a message.
+type HeaderBytes uint8
+
+// Values of HeaderBytes.
+const (
+	// HeadersUnknown: the structure was cached before Parse recorded it.
+	HeadersUnknown HeaderBytes = iota
+	// Headers7bit: every header is 7-bit.
+	Headers7bit
+	// Headers8bit: some header has 8-bit bytes.
+	Headers8bit
+)
 
 // Part is one MIME entity: the root of a message, a body part of a
 // multipart, or the root of a message embedded in a message/rfc822 part.
