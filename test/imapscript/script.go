@@ -49,13 +49,13 @@ type Command struct {
 // Group is a set of commands sent together on one connection, and the
 // untagged responses expected while they run.
 type Group struct {
-	Conn      int // 0-based
-	Commands  []*Command
-	Untagged  []Expect
-	Ordered   bool
-	HasBye    bool
-	pending   int
-	IsBanner  bool
+	Conn     int // 0-based
+	Commands []*Command
+	Untagged []Expect
+	Ordered  bool
+	HasBye   bool
+	pending  int
+	IsBanner bool
 }
 
 // Script is one parsed test script.
@@ -138,6 +138,7 @@ func joinMultiline(lines []string, i int) (string, int, error) {
 			b.WriteString(strings.TrimSuffix(cur, "{{{"))
 		}
 		var body strings.Builder
+		first := true
 		for {
 			i++
 			if i >= len(lines) {
@@ -146,7 +147,7 @@ func joinMultiline(lines []string, i int) (string, int, error) {
 			if strings.HasPrefix(lines[i], "}}}") {
 				break
 			}
-			if body.Len() > 0 {
+			if !first {
 				if binary {
 					body.WriteString("\n")
 				} else {
@@ -154,6 +155,7 @@ func joinMultiline(lines []string, i int) (string, int, error) {
 				}
 			}
 			body.WriteString(lines[i])
+			first = false
 		}
 		if binary {
 			b.WriteString("~")
