@@ -52,3 +52,20 @@ func TestESearchModSeqFollowsMinMax(t *testing.T) {
 		}
 	}
 }
+
+// MOVE into the selected mailbox itself works: the message comes back
+// under a new UID, COPYUID names it, the old number is expunged and the
+// new message is announced. Found by imaptest's move script.
+func TestMoveIntoSelectedMailbox(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	old := e.deliver("INBOX", "Subject: again\r\n\r\nbody\r\n")
+	c := e.login()
+	c.ok("SELECT INBOX")
+	u := c.ok("MOVE 1 INBOX")
+	mustHave(t, u, "* OK [COPYUID ", " "+strconv.FormatUint(uint64(old.UID), 10)+" ", "* 1 EXPUNGE")
+	u = c.ok("UID FETCH 1:* (UID FLAGS)")
+	got := strings.Join(u, "\n")
+	if strings.Contains(got, "UID "+strconv.FormatUint(uint64(old.UID), 10)+" ") || !strings.Contains(got, "* 1 FETCH") {
+		t.Fatalf("after MOVE into INBOX: %q, want one message with a new UID", u)
+	}
+}
