@@ -282,9 +282,17 @@ func (s *session) cmdCopy(uid, move bool) (string, error) {
 		uids[i] = mb.uids[j]
 	}
 	var pairs []store.UIDPair
-	if move {
+	switch {
+	case move && dst.ID == mb.folder.ID:
+		// MOVE into the selected mailbox itself (RFC 6851 allows it): the
+		// messages get new UIDs, as a copy whose originals are expunged.
+		pairs, err = s.srv.opts.Store.Copy(s.ctx, mb.folder.ID, uids, dst.ID)
+		if err == nil {
+			_, err = s.srv.opts.Store.Expunge(s.ctx, mb.folder.ID, uids)
+		}
+	case move:
 		pairs, err = s.srv.opts.Store.Move(s.ctx, mb.folder.ID, uids, dst.ID)
-	} else {
+	default:
 		pairs, err = s.srv.opts.Store.Copy(s.ctx, mb.folder.ID, uids, dst.ID)
 	}
 	switch {

@@ -501,7 +501,9 @@ func (s *session) cmdSearch(tag string, uid bool) (string, error) {
 	cand := candidates(a.key)
 	var matchUIDs []uint32
 	var matchSeqs []uint32
-	var highest uint64
+	// highest is the largest mod-sequence of the matches; firstMod and
+	// lastMod are those of the first and last match (MIN and MAX).
+	var highest, firstMod, lastMod uint64
 	e := &evalCtx{s: s, n: len(mb.uids), now: time.Now()}
 	if len(mb.uids) > 0 {
 		e.maxUID = mb.uids[len(mb.uids)-1]
@@ -525,6 +527,10 @@ func (s *session) cmdSearch(tag string, uid bool) (string, error) {
 				matchUIDs = append(matchUIDs, m.UID)
 				matchSeqs = append(matchSeqs, uint32(seq))
 				highest = max(highest, m.ModSeq)
+				if len(matchUIDs) == 1 {
+					firstMod = m.ModSeq
+				}
+				lastMod = m.ModSeq
 			}
 		}
 		batch = batch[:0]
@@ -588,6 +594,17 @@ func (s *session) cmdSearch(tag string, uid bool) (string, error) {
 	var modseq uint64
 	if usesModSeq {
 		modseq = highest
+		if !slices.Contains(ret, "ALL") && !slices.Contains(ret, "COUNT") {
+			// Only MIN and/or MAX: the mod-sequence is the highest of the
+			// messages returned (RFC 7162 section 3.1.5).
+			modseq = 0
+			if slices.Contains(ret, "MIN") {
+				modseq = firstMod
+			}
+			if slices.Contains(ret, "MAX") {
+				modseq = max(modseq, lastMod)
+			}
+		}
 	}
 	s.bw.Write(appendESearch(nil, tag, uid, ret, results, func(b []byte, r []uint32) []byte { return append(b, formatUIDs(r)...) }, modseq))
 	return "", nil
