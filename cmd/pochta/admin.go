@@ -131,7 +131,7 @@ func domainAdd(e *env, caseSensitive bool) error {
 					return err
 				}
 			}
-			if _, err := makeDKIMKeys(cfg, d.Name); err != nil {
+			if _, err := makeDKIMKeys(e, cfg, st, d.Name); err != nil {
 				return err
 			}
 			added = append(added, domainViewOf(d))

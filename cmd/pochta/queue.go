@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/msgauth"
@@ -180,9 +183,33 @@ func queueDropIn(e *env, q delivery.Queue) error {
 	return e.done(map[string]string{"dropped": env.ID}, "queued message "+env.ID+" dropped")
 }
 
-// dkimDir is where the DKIM keys of the configured data folder live.
-func dkimDir(cfg *config.Config) *msgauth.KeyDir {
-	return &msgauth.KeyDir{Dir: filepath.Join(cfg.DataDir, "dkim")}
+// dkimKeys returns the DKIM keys kept in the store, sealed with the
+// server key data_dir/secret.key (made when missing; every node of a
+// shared store needs the same file). Key files that earlier versions kept
+// under data_dir/dkim are imported into the store first (once: later runs
+// find them there); the files stay. log receives what was imported.
+func dkimKeys(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*msgauth.StoreKeys, error) {
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	key, err := auth.LoadSecretKey(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("DKIM keys: %w", err)
+	}
+	keys := msgauth.NewStoreKeys(st, key, 0, log)
+	dir := filepath.Join(dataDir, "dkim")
+	imported, err := keys.Import(ctx, msgauth.KeyDir{Dir: dir})
+	for _, k := range imported {
+		log.Info("DKIM key file imported into the store (the file is no longer used)", "domain", k.Domain, "selector", k.Selector,
+			"algorithm", k.Algorithm(), "file", filepath.Join(dir, k.Domain, k.Selector+".key"))
+	}
+	if err != nil {
+		// A damaged file must not stop the keys in the store from
+		// signing.
+		log.Error("DKIM key files not imported", "folder", dir, "err", err)
+	}
+	return keys, nil
 }
 
 // dnsRecord is one record for the operator to publish.
@@ -205,7 +232,7 @@ func domainDNS(e *env) error {
 			return err
 		}
 		// Domains added before DKIM existed get their keys now.
-		keys, err := makeDKIMKeys(cfg, d.Name)
+		keys, err := makeDKIMKeys(e, cfg, st, d.Name)
 		if err != nil {
 			return err
 		}
@@ -287,9 +314,14 @@ func domainDNS(e *env) error {
 	})
 }
 
-// makeDKIMKeys makes the DKIM keys of a new domain.
-func makeDKIMKeys(cfg *config.Config, domain string) ([]msgauth.Key, error) {
-	keys, err := dkimDir(cfg).Generate(domain, time.Now())
+// makeDKIMKeys makes the DKIM keys of a new domain in the store, or
+// returns those it has.
+func makeDKIMKeys(e *env, cfg *config.Config, st store.Store, domain string) ([]msgauth.Key, error) {
+	dk, err := dkimKeys(e.ctx, cfg, st, slog.New(slog.NewTextHandler(e.stderr, nil)))
+	if err != nil {
+		return nil, err
+	}
+	keys, err := dk.Generate(e.ctx, domain, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("DKIM keys of %s not made: %w", domain, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/msgauth"
+	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
 
@@ -21,14 +22,18 @@ func TestDomainAddMakesDKIMKeysAndDNSRecords(t *testing.T) {
 	if code, _, errOut := pochta(t, dir, "", "domain", "add", "a.example"); code != 0 {
 		t.Fatalf("domain add: %d %s", code, errOut)
 	}
-	keys, _ := filepath.Glob(filepath.Join(dir, "data", "dkim", "a.example", "*.key"))
-	if len(keys) != 2 {
-		t.Fatalf("dkim keys: %v", keys)
+	// The keys are in the store, sealed; no key files.
+	stored := storedDKIMKeys(t, dir, "a.example")
+	if len(stored) != 2 || stored[0].Algorithm != "ed25519" || stored[1].Algorithm != "rsa" {
+		t.Fatalf("dkim keys in the store: %+v", stored)
 	}
-	for _, k := range keys {
-		if fi, err := os.Stat(k); err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s: %v %v", k, fi.Mode(), err)
+	for _, k := range stored {
+		if strings.Contains(k.PrivateKey, "PRIVATE KEY") {
+			t.Errorf("key %s stored unsealed", k.Selector)
 		}
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "data", "dkim", "*", "*")); len(files) != 0 {
+		t.Errorf("key files made: %v", files)
 	}
 	code, out, errOut := pochta(t, dir, "", "domain", "dns", "a.example")
 	if code != 0 {
@@ -52,6 +57,73 @@ func TestDomainAddMakesDKIMKeysAndDNSRecords(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("domain dns lacks %q", want)
 		}
+	}
+}
+
+// storedDKIMKeys reads the DKIM keys of domain from the store of the
+// data folder in dir.
+func storedDKIMKeys(t *testing.T, dir, domain string) []store.DKIMKey {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), sqlite.Options{Dir: filepath.Join(dir, "data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	keys, err := st.DKIMKeys(t.Context(), domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// TestDKIMKeyFilesImported: the key files of an earlier version are
+// moved into the store by the first command that needs the keys, and the
+// DNS records printed are those of the files' keys, so that the records
+// already published stay right.
+func TestDKIMKeyFilesImported(t *testing.T) {
+	dir := newConfigDir(t)
+	old, err := msgauth.NewKeys("a.example", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantRecs []string
+	for _, k := range old {
+		data, err := k.MarshalPEM()
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(dir, "data", "dkim", "a.example"), 0o700)
+		if err := os.WriteFile(filepath.Join(dir, "data", "dkim", "a.example", k.Selector+".key"), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		rec, _ := k.Record()
+		wantRecs = append(wantRecs, k.RecordName())
+		wantRecs = append(wantRecs, rec[len(rec)-40:])
+	}
+	code, _, errOut := pochta(t, dir, "", "domain", "add", "a.example")
+	if code != 0 {
+		t.Fatalf("domain add: %d %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "DKIM key file imported") || !strings.Contains(errOut, "selector=e202501") {
+		t.Errorf("the import was not reported: %q", errOut)
+	}
+	code, out, errOut := pochta(t, dir, "", "domain", "dns", "a.example")
+	if code != 0 {
+		t.Fatalf("domain dns: %d %s", code, errOut)
+	}
+	if strings.Contains(errOut, "imported") {
+		t.Errorf("imported again: %q", errOut)
+	}
+	for _, w := range wantRecs {
+		if !strings.Contains(strings.ReplaceAll(out, "\" \"", ""), w) {
+			t.Errorf("domain dns lacks %q of the key files:\n%s", w, out)
+		}
+	}
+	if stored := storedDKIMKeys(t, dir, "a.example"); len(stored) != 2 || stored[0].Selector != "e202501" {
+		t.Errorf("keys in the store: %+v", stored)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "dkim", "a.example", "r202501.key")); err != nil {
+		t.Errorf("key file removed: %v", err)
 	}
 }
 

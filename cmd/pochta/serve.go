@@ -17,6 +17,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/netlimit"
 	"github.com/pochta-mail/pochta/internal/pop3"
 	"github.com/pochta-mail/pochta/internal/store"
@@ -66,6 +67,8 @@ type services struct {
 	// web is the state of the web pages (sign-in log, sessions,
 	// metrics), made before the Authenticator.
 	web *webShared
+	// dkim signs outgoing mail with the keys in the store.
+	dkim *msgauth.StoreKeys
 }
 
 // protocolFor returns the server for a listener, or nil when this build
@@ -167,8 +170,13 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 		// BenchmarkRateLimiter).
 		authn.SetCounter(auth.StoreCounter{Store: st, Window: cfg.Auth.FailedLoginWindow.Duration()})
 	}
+	dkim, err := dkimKeys(e.ctx, cfg, st, log.With("service", "dkim"))
+	if err != nil {
+		return err
+	}
+	checkDKIMKeys(e.ctx, st, dkim, log)
 	svc := &services{cfg: cfg, store: st, tls: tm, log: log, auth: authn,
-		limiter: limiter, web: ws}
+		limiter: limiter, web: ws, dkim: dkim}
 
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
@@ -371,4 +379,25 @@ func (l *countingListener) Accept() (net.Conn, error) {
 		l.count()
 	}
 	return c, err
+}
+
+// checkDKIMKeys opens every DKIM key in the store once at startup, so
+// that keys this node cannot use (sealed with another secret.key) are
+// logged now rather than at the first message.
+func checkDKIMKeys(ctx context.Context, st store.Store, dkim *msgauth.StoreKeys, log *slog.Logger) {
+	stored, err := st.DKIMKeys(ctx, "")
+	if err != nil {
+		log.Error("DKIM keys not read", "err", err)
+		return
+	}
+	seen := map[string]bool{}
+	for _, k := range stored {
+		if seen[k.Domain] {
+			continue
+		}
+		seen[k.Domain] = true
+		if _, err := dkim.Keys(ctx, k.Domain); err != nil {
+			log.Error("DKIM keys of a domain not usable: its mail waits in the queue", "domain", k.Domain, "err", err)
+		}
+	}
 }

@@ -56,7 +56,7 @@ func (s *services) smtpState() (*smtpShared, error) {
 	resolver := &delivery.Resolver{Store: s.store, PlusSeparators: s.cfg.SMTP.PlusSeparator}
 	qopts := queue.OptionsFromConfig(s.cfg)
 	qopts.Queue, qopts.Store, qopts.Resolver, qopts.Log = q, s.store, resolver, s.log
-	qopts.DKIM = &msgauth.KeyDir{Dir: filepath.Join(dataDir, "dkim")}
+	qopts.DKIM = s.dkim
 	if s.web != nil {
 		qopts.OnResult = s.web.metrics.Delivery
 	}

@@ -147,33 +147,59 @@ func secretAD(accountID int64) []byte {
 
 // Seal encrypts an account's APOP secret for storage in its settings.
 func (k *SecretKey) Seal(secret string, accountID int64) (string, error) {
-	nonce := make([]byte, k.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return "", fmt.Errorf("seal secret: %w", err)
-	}
-	out := k.aead.Seal(nonce, nonce, []byte(secret), secretAD(accountID))
-	return sealedPrefix + base64.RawStdEncoding.EncodeToString(out), nil
+	return k.seal([]byte(secret), secretAD(accountID))
 }
 
 // Open decrypts what Seal made for the same account.
 func (k *SecretKey) Open(sealed string, accountID int64) (string, error) {
+	plain, err := k.open(sealed, secretAD(accountID))
+	return string(plain), err
+}
+
+// SealBytes encrypts a secret the server keeps in the store other than
+// an APOP secret (DKIM private keys), bound to context: what it is and
+// whose (for example "dkim key example.org e202611"), so that a sealed
+// value copied to another place does not open there.
+func (k *SecretKey) SealBytes(plain []byte, context string) (string, error) {
+	return k.seal(plain, bytesAD(context))
+}
+
+// OpenBytes decrypts what SealBytes made with the same context.
+func (k *SecretKey) OpenBytes(sealed, context string) ([]byte, error) {
+	return k.open(sealed, bytesAD(context))
+}
+
+// bytesAD is the associated data of SealBytes: prefixed so that it never
+// equals an APOP secret's.
+func bytesAD(context string) []byte { return []byte("pochta secret: " + context) }
+
+func (k *SecretKey) seal(plain, ad []byte) (string, error) {
+	nonce := make([]byte, k.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", fmt.Errorf("seal secret: %w", err)
+	}
+	out := k.aead.Seal(nonce, nonce, plain, ad)
+	return sealedPrefix + base64.RawStdEncoding.EncodeToString(out), nil
+}
+
+func (k *SecretKey) open(sealed string, ad []byte) ([]byte, error) {
 	b64, ok := strings.CutPrefix(sealed, sealedPrefix)
 	if !ok {
-		return "", errors.New("open secret: unknown format")
+		return nil, errors.New("open secret: unknown format")
 	}
 	raw, err := base64.RawStdEncoding.DecodeString(b64)
 	if err != nil {
-		return "", fmt.Errorf("open secret: %w", err)
+		return nil, fmt.Errorf("open secret: %w", err)
 	}
 	ns := k.aead.NonceSize()
 	if len(raw) < ns+k.aead.Overhead() {
-		return "", errors.New("open secret: too short")
+		return nil, errors.New("open secret: too short")
 	}
-	plain, err := k.aead.Open(nil, raw[:ns], raw[ns:], secretAD(accountID))
+	plain, err := k.aead.Open(nil, raw[:ns], raw[ns:], ad)
 	if err != nil {
-		return "", errors.New("open secret: wrong server key or damaged value")
+		return nil, errors.New("open secret: wrong server key or damaged value")
 	}
-	return string(plain), nil
+	return plain, nil
 }
 
 // GenerateAPOPSecret makes a random APOP secret.

@@ -2,9 +2,10 @@
 // outgoing mail from local domains, and SPF, DKIM and DMARC evaluation of
 // incoming mail with the Authentication-Results header field.
 //
-// DKIM private keys live in files, data_dir/dkim/<domain>/<selector>.key
-// (PKCS#8 PEM, mode 0600), one file per selector; every key of a domain
-// signs. They belong in the store eventually (see KeyDir).
+// DKIM private keys live in the store (StoreKeys), sealed with the server
+// key, so that every node sharing the store signs with the same keys.
+// Earlier versions kept them in files, data_dir/dkim/<domain>/<selector>.key
+// (PKCS#8 PEM); KeyDir reads those for the import into the store.
 package msgauth
 
 import (
@@ -36,6 +37,10 @@ type Key struct {
 	Selector string
 	// Signer is an ed25519.PrivateKey or *rsa.PrivateKey.
 	Signer crypto.Signer
+	// Created is when the key was made.
+	Created time.Time
+	// Active keys sign; retired ones only stay published.
+	Active bool
 }
 
 // Algorithm is "ed25519" or "rsa", as in the k= tag.
@@ -69,11 +74,9 @@ func (k Key) Record() (string, error) {
 	return "v=DKIM1; k=" + k.Algorithm() + "; p=" + base64.StdEncoding.EncodeToString(p), nil
 }
 
-// KeyDir manages the DKIM key files under a folder (data_dir/dkim).
-//
-// The keys should move into the store (a table of domain, selector,
-// algorithm, PEM, created, active) so that every node of a cluster signs
-// with the same keys; KeyDir's methods are the interface that needs.
+// KeyDir reads the DKIM key files of earlier versions under a folder
+// (data_dir/dkim): one sub-folder per domain, one PKCS#8 PEM file per
+// selector. StoreKeys.Import moves them into the store.
 type KeyDir struct {
 	// Dir is the folder holding one sub-folder per domain.
 	Dir string
@@ -90,47 +93,26 @@ func cleanDomain(domain string) (string, error) {
 	return d, nil
 }
 
-// Generate makes a new ed25519 key and a new RSA-2048 key for domain,
-// with selectors named after the current month ("e202611", "r202611"),
-// unless the domain has keys already. It returns the domain's keys.
-func (kd KeyDir) Generate(domain string, now time.Time) ([]Key, error) {
-	d, err := cleanDomain(domain)
+// Domains lists the domains that have a folder; a missing Dir has none.
+func (kd KeyDir) Domains() ([]string, error) {
+	entries, err := os.ReadDir(kd.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("dkim keys: %w", err)
+		return nil, fmt.Errorf("dkim key folder: %w", err)
 	}
-	if keys, err := kd.Keys(d); err != nil {
-		return nil, err
-	} else if len(keys) > 0 {
-		return keys, nil
-	}
-	dir := filepath.Join(kd.Dir, d)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("dkim keys for %s: %w", d, err)
-	}
-	month := now.UTC().Format("200601")
-	_, edKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("dkim keys for %s: %w", d, err)
-	}
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, fmt.Errorf("dkim keys for %s: %w", d, err)
-	}
-	for sel, k := range map[string]any{"e" + month: edKey, "r" + month: rsaKey} {
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			return nil, fmt.Errorf("dkim key %s for %s: %w", sel, d, err)
-		}
-		data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-		if err := os.WriteFile(filepath.Join(dir, sel+".key"), data, 0o600); err != nil {
-			return nil, fmt.Errorf("dkim key %s for %s: %w", sel, d, err)
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
 		}
 	}
-	return kd.Keys(d)
+	return out, nil
 }
 
-// Keys returns the keys of domain, sorted by selector; none is not an
-// error.
+// Keys returns the keys of domain, sorted by selector, all active, with
+// the files' modification times as Created; none is not an error.
 func (kd KeyDir) Keys(domain string) ([]Key, error) {
 	d, err := cleanDomain(domain)
 	if err != nil {
@@ -154,25 +136,75 @@ func (kd KeyDir) Keys(domain string) ([]Key, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dkim key %s for %s: %w", sel, d, err)
 		}
-		block, _ := pem.Decode(data)
-		if block == nil {
-			return nil, fmt.Errorf("dkim key %s for %s: no PEM block", sel, d)
-		}
-		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		k, err := ParseKeyPEM(d, sel, data)
 		if err != nil {
-			return nil, fmt.Errorf("dkim key %s for %s: %w", sel, d, err)
+			return nil, err
 		}
-		s, ok := k.(crypto.Signer)
-		if !ok {
-			return nil, fmt.Errorf("dkim key %s for %s: unsupported key type %T", sel, d, k)
+		if info, err := e.Info(); err == nil {
+			k.Created = info.ModTime().UTC().Truncate(time.Second)
 		}
-		if pk, ok := s.(*ed25519.PrivateKey); ok {
-			s = *pk
-		}
-		keys = append(keys, Key{Domain: d, Selector: sel, Signer: s})
+		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].Selector < keys[j].Selector })
 	return keys, nil
+}
+
+// ParseKeyPEM reads one private key in PKCS#8 PEM as an active key of
+// domain with selector.
+func ParseKeyPEM(domain, selector string, data []byte) (Key, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return Key{}, fmt.Errorf("dkim key %s for %s: no PEM block", selector, domain)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return Key{}, fmt.Errorf("dkim key %s for %s: %w", selector, domain, err)
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return Key{}, fmt.Errorf("dkim key %s for %s: unsupported key type %T", selector, domain, k)
+	}
+	if pk, ok := s.(*ed25519.PrivateKey); ok {
+		s = *pk
+	}
+	switch s.(type) {
+	case ed25519.PrivateKey, *rsa.PrivateKey:
+	default:
+		return Key{}, fmt.Errorf("dkim key %s for %s: unsupported key type %T", selector, domain, s)
+	}
+	return Key{Domain: domain, Selector: selector, Signer: s, Active: true}, nil
+}
+
+// MarshalPEM is the private key in PKCS#8 PEM.
+func (k Key) MarshalPEM() ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("dkim key %s for %s: %w", k.Selector, k.Domain, err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// NewKeys makes a new ed25519 key and a new RSA-2048 key for domain, with
+// selectors named after the month of now ("e202611", "r202611").
+func NewKeys(domain string, now time.Time) ([]Key, error) {
+	d, err := cleanDomain(domain)
+	if err != nil {
+		return nil, fmt.Errorf("dkim keys: %w", err)
+	}
+	month := now.UTC().Format("200601")
+	created := now.UTC().Truncate(time.Second)
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("dkim keys for %s: %w", d, err)
+	}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("dkim keys for %s: %w", d, err)
+	}
+	return []Key{
+		{Domain: d, Selector: "e" + month, Signer: edKey, Created: created, Active: true},
+		{Domain: d, Selector: "r" + month, Signer: rsaKey, Created: created, Active: true},
+	}, nil
 }
 
 // signedHeaders are the fields a signature covers (From twice would
@@ -181,14 +213,27 @@ var signedHeaders = []string{"From", "From", "To", "Cc", "Subject", "Date", "Mes
 	"In-Reply-To", "References", "Reply-To", "MIME-Version", "Content-Type",
 	"Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post"}
 
-// Sign reads a whole message and returns the DKIM-Signature fields (each
-// CRLF-terminated, concatenated) of every key of domain, to be put in front
-// of the message. It returns nil when the domain has no keys.
-func (kd KeyDir) Sign(ctx context.Context, domain string, msg io.Reader) ([]byte, error) {
-	keys, err := kd.Keys(domain)
-	if err != nil || len(keys) == 0 {
-		return nil, err
+// Signer signs outgoing mail with the DKIM keys of local domains.
+// StoreKeys is the server's.
+type Signer interface {
+	// Keys returns the active keys of domain, sorted by selector; none
+	// is not an error.
+	Keys(ctx context.Context, domain string) ([]Key, error)
+	// Sign reads a whole message and returns the DKIM-Signature fields
+	// (each CRLF-terminated, concatenated) of every active key of
+	// domain, to be put in front of the message. It returns nil when the
+	// domain has no keys.
+	Sign(ctx context.Context, domain string, msg io.Reader) ([]byte, error)
+}
+
+// SignWith reads a whole message and returns the DKIM-Signature fields
+// (each CRLF-terminated, concatenated) of keys, to be put in front of the
+// message; nil for no keys.
+func SignWith(ctx context.Context, keys []Key, msg io.Reader) ([]byte, error) {
+	if len(keys) == 0 {
+		return nil, nil
 	}
+	domain := keys[0].Domain
 	signers := make([]*dkim.Signer, 0, len(keys))
 	writers := make([]io.Writer, 0, len(keys))
 	for _, k := range keys {
@@ -204,7 +249,7 @@ func (kd KeyDir) Sign(ctx context.Context, domain string, msg io.Reader) ([]byte
 		signers = append(signers, s)
 		writers = append(writers, s)
 	}
-	_, err = io.Copy(io.MultiWriter(writers...), ctxReader{ctx, msg})
+	_, err := io.Copy(io.MultiWriter(writers...), ctxReader{ctx, msg})
 	var out []byte
 	for _, s := range signers {
 		if cerr := s.Close(); err == nil {

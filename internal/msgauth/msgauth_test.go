@@ -71,15 +71,15 @@ func zoneLine(name, txt string) string {
 const testMsg = "From: Ann <ann@signed.example>\r\nTo: bob@b.example\r\nSubject: hi\r\n\r\nHello.\r\n"
 
 func TestSignVerifyAndDMARC(t *testing.T) {
-	kd := KeyDir{Dir: t.TempDir()}
-	keys, err := kd.Generate("Signed.Example", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	kd := newTestKeys(t)
+	keys, err := kd.Generate(t.Context(), "Signed.Example", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(keys) != 2 || keys[0].Selector != "e202611" || keys[1].Selector != "r202611" || keys[0].Algorithm() != "ed25519" || keys[1].Algorithm() != "rsa" {
 		t.Fatalf("keys = %+v", keys)
 	}
-	again, err := kd.Generate("signed.example", time.Now())
+	again, err := kd.Generate(t.Context(), "signed.example", time.Now())
 	if err != nil || len(again) != 2 {
 		t.Fatalf("second Generate made new keys: %v %d", err, len(again))
 	}
@@ -166,10 +166,10 @@ func TestOrgDomainPublicSuffixList(t *testing.T) {
 // subdomain aligns; one of another domain under the same public suffix
 // (co.uk) does not, though the last two labels are equal.
 func TestDMARCRelaxedAlignmentUnderPublicSuffix(t *testing.T) {
-	kd := KeyDir{Dir: t.TempDir()}
+	kd := newTestKeys(t)
 	records := []string{`_dmarc.example.co.uk. 300 IN TXT "v=DMARC1; p=reject; adkim=r"`}
 	for _, d := range []string{"mail.example.co.uk", "evil.co.uk"} {
-		keys, err := kd.Generate(d, time.Now())
+		keys, err := kd.Generate(t.Context(), d, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,13 +197,13 @@ func TestDMARCRelaxedAlignmentUnderPublicSuffix(t *testing.T) {
 // kept, found and used (d=, record name) in the A-label form, whichever
 // form the domain is given in.
 func TestKeysOfIDNDomain(t *testing.T) {
-	kd := KeyDir{Dir: t.TempDir()}
-	made, err := kd.Generate("Пример.РФ", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	kd := newTestKeys(t)
+	made, err := kd.Generate(t.Context(), "Пример.РФ", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil || len(made) != 2 {
 		t.Fatalf("Generate: %d keys, %v", len(made), err)
 	}
 	for _, name := range []string{"пример.рф", "xn--e1afmkfd.xn--p1ai"} {
-		keys, err := kd.Keys(name)
+		keys, err := kd.Keys(t.Context(), name)
 		if err != nil || len(keys) != 2 {
 			t.Fatalf("Keys(%s): %d keys, %v", name, len(keys), err)
 		}

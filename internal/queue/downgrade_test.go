@@ -282,7 +282,7 @@ func TestEightBitDowngradedAndSignedForOldServer(t *testing.T) {
 // signature fails the test.
 func (e *testEnv) verifyDKIM(t *testing.T, msg string) []string {
 	t.Helper()
-	keys, err := e.runner.opts.DKIM.Keys("local.example")
+	keys, err := e.runner.opts.DKIM.Keys(t.Context(), "local.example")
 	if err != nil {
 		t.Fatal(err)
 	}

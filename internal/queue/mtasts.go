@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/msgauth"
+	"github.com/pochta-mail/pochta/internal/store"
 )
 
 // stsFetchTimeout bounds fetching a policy (RFC 8461 §3.3 suggests a
@@ -69,10 +71,17 @@ func defaultHTTPClient(dnsr *net.Resolver) *http.Client {
 // stsPolicy returns the MTA-STS policy of domain, or nil when it has
 // none (or none could be fetched and none is cached): the TXT record at
 // _mta-sts.<domain> says whether there is one and its id; the policy is
-// fetched over HTTPS when it is not cached or its id changed.
+// fetched over HTTPS when it is not cached or its id changed. Policies
+// are cached in memory and in the store, which every node shares and
+// which survives restarts: on a miss in memory, or a changed id, the
+// store is read before fetching.
 func (r *Runner) stsPolicy(ctx context.Context, domain string) *msgauth.STSPolicy {
 	now := time.Now()
 	cached := r.sts.get(domain, now)
+	readStore := cached == nil
+	if readStore {
+		cached = r.storedSTS(ctx, domain, now)
+	}
 	id, err := r.stsRecord(ctx, domain)
 	if err != nil {
 		// No record (or a DNS failure): a cached policy still holds
@@ -85,7 +94,18 @@ func (r *Runner) stsPolicy(ctx context.Context, domain string) *msgauth.STSPolic
 	if cached != nil && cached.id == id {
 		return cached.policy
 	}
-	p, err := r.fetchSTS(ctx, domain)
+	if !readStore {
+		// Another node may have fetched the new policy already.
+		if s := r.storedSTS(ctx, domain, now); s != nil {
+			if s.id == id {
+				return s.policy
+			}
+			if cached == nil {
+				cached = s
+			}
+		}
+	}
+	p, text, err := r.fetchSTS(ctx, domain)
 	if err != nil {
 		r.log.Info("MTA-STS policy not fetched", "domain", domain, "err", err)
 		if cached != nil {
@@ -93,9 +113,52 @@ func (r *Runner) stsPolicy(ctx context.Context, domain string) *msgauth.STSPolic
 		}
 		return nil
 	}
-	r.sts.put(domain, &stsCached{policy: p, id: id, expires: now.Add(p.MaxAge)})
+	expires := now.Add(p.MaxAge)
+	r.sts.put(domain, &stsCached{policy: p, id: id, expires: expires})
 	r.log.Info("MTA-STS policy fetched", "domain", domain, "mode", p.Mode, "mx", p.MX, "id", id)
+	r.saveSTS(ctx, store.MTASTSPolicy{Domain: domain, ID: id, Policy: string(text), Fetched: now, Expires: expires})
 	return p
+}
+
+// storedSTS reads the policy of domain from the store into the memory
+// cache; nil when the store has none that is still valid.
+func (r *Runner) storedSTS(ctx context.Context, domain string, now time.Time) *stsCached {
+	if r.opts.Store == nil {
+		return nil
+	}
+	sp, err := r.opts.Store.MTASTSPolicy(ctx, domain)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			r.log.Warn("MTA-STS policy not read from the store", "domain", domain, "err", err)
+		}
+		return nil
+	}
+	if !now.Before(sp.Expires) {
+		return nil
+	}
+	p, err := msgauth.ParseSTSPolicy([]byte(sp.Policy))
+	if err != nil {
+		r.log.Warn("stored MTA-STS policy unreadable", "domain", domain, "err", err)
+		return nil
+	}
+	e := &stsCached{policy: p, id: sp.ID, expires: sp.Expires}
+	r.sts.put(domain, e)
+	return e
+}
+
+// saveSTS stores a fetched policy for the other nodes and later
+// processes, and drops expired ones.
+func (r *Runner) saveSTS(ctx context.Context, p store.MTASTSPolicy) {
+	if r.opts.Store == nil {
+		return
+	}
+	if err := r.opts.Store.PutMTASTSPolicy(ctx, p); err != nil {
+		r.log.Warn("MTA-STS policy not stored", "domain", p.Domain, "err", err)
+		return
+	}
+	if _, err := r.opts.Store.DeleteExpiredMTASTSPolicies(ctx, p.Fetched); err != nil {
+		r.log.Warn("expired MTA-STS policies not deleted", "err", err)
+	}
 }
 
 // stsRecord returns the id of the domain's single MTA-STS TXT record.
@@ -116,38 +179,39 @@ func (r *Runner) stsRecord(ctx context.Context, domain string) (string, error) {
 	return msgauth.ParseSTSRecord(recs[0])
 }
 
-// fetchSTS fetches and parses https://mta-sts.<domain>/.well-known/mta-sts.txt.
-func (r *Runner) fetchSTS(ctx context.Context, domain string) (*msgauth.STSPolicy, error) {
+// fetchSTS fetches and parses https://mta-sts.<domain>/.well-known/mta-sts.txt
+// and returns the policy and its text.
+func (r *Runner) fetchSTS(ctx context.Context, domain string) (*msgauth.STSPolicy, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, stsFetchTimeout)
 	defer cancel()
 	url := "https://mta-sts." + domain + "/.well-known/mta-sts.txt"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", url, err)
+		return nil, nil, fmt.Errorf("fetch %s: %w", url, err)
 	}
 	resp, err := r.opts.HTTPClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", url, err)
+		return nil, nil, fmt.Errorf("fetch %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch %s: %s", url, resp.Status)
+		return nil, nil, fmt.Errorf("fetch %s: %s", url, resp.Status)
 	}
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != "text/plain" {
-		return nil, fmt.Errorf("fetch %s: content type %q, not text/plain", url, resp.Header.Get("Content-Type"))
+		return nil, nil, fmt.Errorf("fetch %s: content type %q, not text/plain", url, resp.Header.Get("Content-Type"))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, stsMaxPolicy+1))
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", url, err)
+		return nil, nil, fmt.Errorf("fetch %s: %w", url, err)
 	}
 	if len(body) > stsMaxPolicy {
-		return nil, fmt.Errorf("fetch %s: larger than %d bytes", url, stsMaxPolicy)
+		return nil, nil, fmt.Errorf("fetch %s: larger than %d bytes", url, stsMaxPolicy)
 	}
 	p, err := msgauth.ParseSTSPolicy(body)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", url, err)
+		return nil, nil, fmt.Errorf("fetch %s: %w", url, err)
 	}
-	return p, nil
+	return p, body, nil
 }
 
 // applySTS restricts MX hops to those the domain's MTA-STS policy allows

@@ -153,3 +153,81 @@ func TestMTASTSUnreachablePolicyMeansNoPolicy(t *testing.T) {
 	s.env.enqueue(t, "sender@local.example", "a@remote.example")
 	eventually(t, "delivery", func() bool { return len(s.mx.received()) == 1 })
 }
+
+// restart stops the runner and starts a new one (a new process: nothing
+// in memory) on the same store, as node.
+func (e *testEnv) restart(t *testing.T, node string) {
+	t.Helper()
+	e.cancel()
+	<-e.done
+	opts := e.runner.opts
+	opts.Node = node
+	e.runner = New(opts)
+	rctx, cancel := context.WithCancel(context.Background())
+	e.cancel, e.done = cancel, make(chan struct{})
+	done := e.done
+	go func() { e.runner.Run(rctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// TestMTASTSPolicyKeptAcrossRestart: a process started after the one
+// that fetched the policy (on this node or another) uses the stored
+// policy instead of fetching it again, and enforces it.
+func TestMTASTSPolicyKeptAcrossRestart(t *testing.T) {
+	s := newSTSSetup(t, func(ca *testCA) tls.Certificate { return ca.issue(t, "mx.remote.example") }, enforcePolicy)
+	s.env.enqueue(t, "sender@local.example", "a@remote.example")
+	eventually(t, "delivery", func() bool { return len(s.mx.received()) == 1 })
+	stored, err := s.env.st.MTASTSPolicy(context.Background(), "remote.example")
+	if err != nil || stored.ID != "20260101" || stored.Policy != enforcePolicy {
+		t.Fatalf("stored policy = %+v, %v", stored, err)
+	}
+
+	for _, node := range []string{"same-node", "other-node"} {
+		s.env.restart(t, node)
+		s.env.enqueue(t, "sender@local.example", node+"@remote.example")
+		eventually(t, "delivery after a restart", func() bool { return strings.Contains(strings.Join(s.mx.received(), "\n"), node+"@remote.example") })
+	}
+	if n := s.policy.count(); n != 1 {
+		t.Errorf("policy fetched %d times over three processes, want 1", n)
+	}
+
+	// The stored policy is enforced by a new process: with the policy
+	// server gone (no policy could be fetched), an MX host the policy
+	// does not name is refused.
+	s.policy.srv.Close()
+	s.zone.set(t, "remote.example. 300 IN MX 10 mx2.remote.example.", "mx2.remote.example. 300 IN A 127.0.0.1")
+	s.env.restart(t, "third")
+	s.env.enqueue(t, "sender@local.example", "d@remote.example")
+	if got := s.env.lastError(t); !strings.Contains(got, "matches its MTA-STS policy") {
+		t.Errorf("last error = %q, want the stored policy enforced", got)
+	}
+}
+
+// TestMTASTSPolicyFetchedByOtherNode: a node that has an older policy in
+// memory, seeing a new id, uses the new policy another node fetched.
+func TestMTASTSPolicyFetchedByOtherNode(t *testing.T) {
+	s := newSTSSetup(t, func(ca *testCA) tls.Certificate { return ca.issue(t, "mx.remote.example") }, enforcePolicy)
+	s.env.enqueue(t, "sender@local.example", "a@remote.example")
+	eventually(t, "delivery", func() bool { return len(s.mx.received()) == 1 })
+
+	s.policy.set("remote.example", "version: STSv1\nmode: enforce\nmx: new.remote.example\nmax_age: 86400\n")
+	s.zone.set(t, `_mta-sts.remote.example. 300 IN TXT "v=STSv1; id=20260202"`)
+	opts := s.env.runner.opts
+	opts.Node = "node-b"
+	nodeB := New(opts)
+	if p := nodeB.stsPolicy(context.Background(), "remote.example"); p == nil || len(p.MX) != 1 || p.MX[0] != "new.remote.example" {
+		t.Fatalf("node B's policy = %+v", p)
+	}
+	if n := s.policy.count(); n != 2 {
+		t.Fatalf("policy fetched %d times, want 2", n)
+	}
+
+	// Node A (the running engine) still has the old policy in memory.
+	s.env.enqueue(t, "sender@local.example", "c@remote.example")
+	if got := s.env.lastError(t); !strings.Contains(got, "new.remote.example") {
+		t.Errorf("node A's last error = %q, want the new policy's MX host", got)
+	}
+	if n := s.policy.count(); n != 2 {
+		t.Errorf("policy fetched %d times, want 2 (node A used node B's)", n)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/miekg/dns"
 
+	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/msgauth"
@@ -211,8 +212,12 @@ func newTestEnv(t *testing.T, dnsAddr string, mxPort int, tweak func(*Options)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	kd := &msgauth.KeyDir{Dir: dir + "/dkim"}
-	if _, err := kd.Generate("local.example", time.Now()); err != nil {
+	secret, err := auth.LoadSecretKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd := msgauth.NewStoreKeys(st, secret, 0, nil)
+	if _, err := kd.Generate(ctx, "local.example", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	opts := Options{Queue: q, Store: st, Resolver: &delivery.Resolver{Store: st}, DNS: msgauth.NewResolver(dnsAddr),

@@ -57,7 +57,7 @@ type Options struct {
 	// DNS answers MX and address lookups.
 	DNS *net.Resolver
 	// DKIM signs mail from local domains; nil signs nothing.
-	DKIM *msgauth.KeyDir
+	DKIM msgauth.Signer
 	// Hostname is the EHLO name and the reporting host of bounces.
 	Hostname string
 	// Routes are fixed next hops.
@@ -415,7 +415,7 @@ func (r *Runner) prepare(ctx context.Context, env delivery.QueueEnvelope) (*outM
 		// account owns both.
 		domain := env.From[strings.LastIndexByte(env.From, '@')+1:]
 		if d, err := msgauth.FromDomain(r.originalHeader(ctx, env.ID)); err == nil {
-			if keys, err := r.opts.DKIM.Keys(d); err == nil && len(keys) > 0 {
+			if keys, err := r.opts.DKIM.Keys(ctx, d); err == nil && len(keys) > 0 {
 				domain = d
 			}
 		}
@@ -697,7 +697,7 @@ func (r *Runner) signReport(ctx context.Context, report []byte) []byte {
 		return report
 	}
 	for d := strings.ToLower(strings.TrimSuffix(r.opts.Hostname, ".")); strings.Contains(d, "."); _, d, _ = strings.Cut(d, ".") {
-		keys, err := r.opts.DKIM.Keys(d)
+		keys, err := r.opts.DKIM.Keys(ctx, d)
 		if err != nil || len(keys) == 0 {
 			continue
 		}

@@ -50,6 +50,8 @@ type Store interface {
 	QueueStore
 	MaildropLocker
 	CounterStore
+	DKIMKeyStore
+	MTASTSStore
 
 	// Subscribe returns a subscription to the change events of one account
 	// (every folder in it). Events made by this process and, for shared

@@ -78,6 +78,7 @@ func TestMigrateStoreToPostgres(t *testing.T) {
 	// selects; the second shows the state the copy must keep.
 	mailboxView(t, s)
 	before := mailboxView(t, s)
+	dnsBefore := s.Pochta(t, "domain", "dns", "cs.example")
 	s.Stop(t)
 
 	out, errOut, err := s.PochtaErr("migrate-store", "--to", "postgres", "--dsn", dsn)
@@ -114,6 +115,10 @@ func TestMigrateStoreToPostgres(t *testing.T) {
 	}
 	if out := s.Pochta(t, "domain", "show", "cs.example"); !strings.Contains(out, "case-sensitive: yes") {
 		t.Errorf("the domain setting was not copied:\n%s", out)
+	}
+	// The DKIM keys were copied: the records to publish are the same.
+	if out := s.Pochta(t, "domain", "dns", "cs.example"); out != dnsBefore || !strings.Contains(out, "k=ed25519") {
+		t.Errorf("DNS records after the migration differ (new DKIM keys?):\nbefore:\n%s\nafter:\n%s", dnsBefore, out)
 	}
 	// Aliases still deliver; new messages get the next UID.
 	if err := sendSMTP(s, "someone@elsewhere.example", "info@example.org", "Subject: after\r\n\r\nafter\r\n"); err != nil {

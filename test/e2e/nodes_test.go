@@ -19,9 +19,10 @@ import (
 // startNode starts another `pochta serve` node with its own data folder
 // and config made like StartServer's, sharing whatever store extra names.
 // Unlike StartServer it adds no domain (the shared store has it). The
-// DKIM keys of dkimFrom's data folder are copied in, as an operator
-// gives every node the same keys.
-func startNode(t testing.TB, extra string, dkimFrom *Server) *Server {
+// server key (data_dir/secret.key, which seals the DKIM keys and APOP
+// secrets in the store) of keyFrom's data folder is copied in, as an
+// operator gives every node the same key.
+func startNode(t testing.TB, extra string, keyFrom *Server) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	s := &Server{t: t, Dir: dir, Config: filepath.Join(dir, "pochta.toml"), Addrs: map[string]string{}, done: make(chan struct{})}
@@ -30,12 +31,12 @@ func startNode(t testing.TB, extra string, dkimFrom *Server) *Server {
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if dkimFrom != nil {
+	if keyFrom != nil {
 		if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if out, err := exec.Command("cp", "-a", filepath.Join(dkimFrom.Dir, "data", "dkim"), filepath.Join(dir, "data", "dkim")).CombinedOutput(); err != nil {
-			t.Fatalf("copy DKIM keys: %v %s", err, out)
+		if out, err := exec.Command("cp", "-a", filepath.Join(keyFrom.Dir, "data", "secret.key"), filepath.Join(dir, "data", "secret.key")).CombinedOutput(); err != nil {
+			t.Fatalf("copy the server key: %v %s", err, out)
 		}
 	}
 	s.start(t)

@@ -80,7 +80,7 @@ func ToPostgres(ctx context.Context, dir, dsn string, progress Progress) error {
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		var n int64
 		if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM domains) + (SELECT count(*) FROM accounts)
-			+ (SELECT count(*) FROM bodies) + (SELECT count(*) FROM queue)`).Scan(&n); err != nil {
+			+ (SELECT count(*) FROM bodies) + (SELECT count(*) FROM queue) + (SELECT count(*) FROM dkim_keys)`).Scan(&n); err != nil {
 			return fmt.Errorf("check the target database: %w", err)
 		}
 		if n > 0 {
@@ -304,6 +304,18 @@ func tables(dir string) []table {
 		{"counters", "SELECT key, bucket, n FROM counters",
 			[]string{"key", "bucket", "n"},
 			func(v []any) ([]any, error) { return []any{str(v[0]), i64(v[1]), i64(v[2])}, nil }},
+		// DKIM private keys stay sealed with the server key (secret.key),
+		// which the nodes share with the data folder's other secrets.
+		{"dkim_keys", "SELECT domain, selector, algorithm, private_key, created_at, active FROM dkim_keys",
+			[]string{"domain", "selector", "algorithm", "private_key", "created_at", "active"},
+			func(v []any) ([]any, error) {
+				return []any{str(v[0]), str(v[1]), str(v[2]), str(v[3]), secsNotNull(v[4]), boolean(v[5])}, nil
+			}},
+		{"mta_sts_policies", "SELECT domain, policy_id, policy, fetched_at, expires_at FROM mta_sts_policies",
+			[]string{"domain", "policy_id", "policy", "fetched_at", "expires_at"},
+			func(v []any) ([]any, error) {
+				return []any{str(v[0]), str(v[1]), str(v[2]), secsNotNull(v[3]), secsNotNull(v[4])}, nil
+			}},
 	}
 }
 

@@ -49,7 +49,10 @@ func TestMigrateEndsNewline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"ALTER TABLE messages DROP COLUMN ends_newline", "DELETE FROM schema_migrations WHERE name LIKE '%_ends_newline.sql'"} {
+	// Undo the later migration too (dkim_mtasts), then this one.
+	for _, q := range []string{"DROP TABLE dkim_keys", "DROP TABLE mta_sts_policies",
+		"DELETE FROM schema_migrations WHERE name LIKE '%_dkim_mtasts.sql'",
+		"ALTER TABLE messages DROP COLUMN ends_newline", "DELETE FROM schema_migrations WHERE name LIKE '%_ends_newline.sql'"} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -68,9 +68,11 @@ func TestMigrateEndsNewline(t *testing.T) {
 	if version == 0 {
 		t.Fatal("no ends_newline migration")
 	}
-	// Undo the later migration too (body_structures, version 7), then
-	// this one.
+	// Undo the later migrations too (dkim_mtasts, version 8, and
+	// body_structures, version 7), then this one.
 	for _, q := range []string{
+		"DROP TABLE dkim_keys",
+		"DROP TABLE mta_sts_policies",
 		"ALTER TABLE bodies ADD COLUMN structure BLOB NOT NULL DEFAULT x''",
 		"UPDATE bodies SET structure = (SELECT structure FROM body_structures WHERE body_id = bodies.id)",
 		"DROP TABLE body_structures",
@@ -122,12 +124,15 @@ func TestMigrateBodyStructures(t *testing.T) {
 	}
 	s.Close()
 
-	// Turn the database back into version 6 (before body_structures).
+	// Turn the database back into version 6 (before body_structures and
+	// dkim_mtasts).
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "pochta.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
+		"DROP TABLE dkim_keys",
+		"DROP TABLE mta_sts_policies",
 		"ALTER TABLE bodies ADD COLUMN structure BLOB NOT NULL DEFAULT x''",
 		"UPDATE bodies SET structure = (SELECT structure FROM body_structures WHERE body_id = bodies.id)",
 		"DROP TABLE body_structures",

@@ -34,7 +34,7 @@ import (
 // it. The cleanup must tolerate a store the test closed already: the
 // closed-store test calls Close itself.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
-	for _, tc := range slices.Concat(tests, webTests) {
+	for _, tc := range slices.Concat(tests, webTests, outboundTests) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
 			if s == nil {
