@@ -92,6 +92,20 @@ func (q StoreQueue) Claim(ctx context.Context, c QueueClaim) ([]QueueEnvelope, t
 	return q.Store.ClaimQueued(ctx, c)
 }
 
+// Wakeups implements QueueWaker with the store's QueueWakeups.
+func (q StoreQueue) Wakeups(ctx context.Context) <-chan struct{} {
+	return q.Store.QueueWakeups(ctx)
+}
+
+// QueueWaker is a Queue that tells its delivery engine of work queued by
+// other processes (see store.QueueStore.QueueWakeups).
+type QueueWaker interface {
+	// Wakeups returns a channel that receives a value soon after any
+	// process queues a message or makes one due now, until ctx ends; nil
+	// when the queue cannot tell (the engine then polls).
+	Wakeups(ctx context.Context) <-chan struct{}
+}
+
 // MigrateDirQueue moves every message of an old queue folder (data_dir/queue
 // of earlier versions) into the store, keeping ids, envelopes and bodies,
 // and removes each from the folder once the store has it. A message found

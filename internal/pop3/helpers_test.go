@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -75,24 +76,36 @@ func (s *syncBuffer) String() string {
 func newEnv(t testing.TB, cfg envConfig) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, err := st.CreateDomain(ctx, "example.org"); err != nil {
+	return newEnvOn(t, st, dir, cfg)
+}
+
+// newEnvOn starts a server on st (another node, or a restarted process,
+// when st has the test account already), keeping its key and certificate
+// in dir.
+func newEnvOn(t testing.TB, st store.Store, dir string, cfg envConfig) *testEnv {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := st.CreateDomain(ctx, "example.org"); err != nil && !errors.Is(err, store.ErrExists) {
 		t.Fatal(err)
 	}
-	hash, err := auth.HashParams{Time: 1, MemoryKiB: 64, Threads: 1}.Hash(testPassword)
-	if err != nil {
-		t.Fatal(err)
+	acct, err := st.AccountByAddress(ctx, testUser)
+	if errors.Is(err, store.ErrNotFound) {
+		var hash string
+		hash, err = auth.HashParams{Time: 1, MemoryKiB: 64, Threads: 1}.Hash(testPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		settings := store.DefaultSettings()
+		if cfg.settings != nil {
+			cfg.settings(&settings)
+		}
+		acct, err = st.CreateAccount(ctx, store.NewAccount{Address: testUser, PasswordHash: hash, Settings: settings})
 	}
-	settings := store.DefaultSettings()
-	if cfg.settings != nil {
-		cfg.settings(&settings)
-	}
-	acct, err := st.CreateAccount(ctx, store.NewAccount{Address: testUser, PasswordHash: hash, Settings: settings})
 	if err != nil {
 		t.Fatal(err)
 	}

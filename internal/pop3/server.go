@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -71,7 +72,9 @@ type Options struct {
 	// MinInactivityTimeout (including 0) are raised to it.
 	InactivityTimeout time.Duration
 	// LoginDelay is the minimum time between two logins of one account
-	// (RFC 2449 LOGIN-DELAY); 0 means none.
+	// (RFC 2449 LOGIN-DELAY); 0 means none. Logins are recorded in the
+	// store (store.CounterStore), so the delay holds across every node
+	// sharing it and across restarts.
 	LoginDelay time.Duration
 	// TrashRetention and SpamRetention are how long the Trash and Spam
 	// folders keep messages (0 = forever). When POP3 serves such a
@@ -98,9 +101,7 @@ type Server struct {
 	lock    Locker
 	timeout time.Duration
 
-	pid        int
-	mu         sync.Mutex
-	lastLogins map[int64]time.Time // account id → last login, for LOGIN-DELAY
+	pid int
 }
 
 // New makes a Server.
@@ -109,7 +110,7 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("pop3: Store and Auth are required")
 	}
 	s := &Server{opts: opts, log: opts.Logger, lock: opts.Locker, timeout: opts.InactivityTimeout,
-		lastLogins: make(map[int64]time.Time), pid: os.Getpid()}
+		pid: os.Getpid()}
 	if s.opts.Hostname == "" {
 		s.opts.Hostname = "localhost"
 	}
@@ -168,28 +169,42 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, implicitTLS bool) e
 	}
 }
 
-// checkLoginDelay reports whether the account may log in now under
-// LOGIN-DELAY, and if so records the login.
-func (s *Server) checkLoginDelay(accountID int64, now time.Time) bool {
-	if s.opts.LoginDelay <= 0 {
-		return true
+// loginDelayKey is the store counter that records an account's POP3
+// logins for LOGIN-DELAY.
+func loginDelayKey(accountID int64) string {
+	return "pop3-login:" + strconv.FormatInt(accountID, 10)
+}
+
+// checkLoginDelay reports whether the account may log in at now under
+// LOGIN-DELAY, and if so records the login in the store, where every node
+// sharing it, and later processes, see it. Refused logins are not
+// recorded: they do not push the next allowed one further away. The
+// caller holds the account's maildrop lock, which makes the check and the
+// record one step across nodes.
+func (s *Server) checkLoginDelay(ctx context.Context, accountID int64, now time.Time) (bool, error) {
+	d := s.opts.LoginDelay
+	if d <= 0 {
+		return true, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if last, ok := s.lastLogins[accountID]; ok && now.Sub(last) < s.opts.LoginDelay {
-		return false
+	// Counters have one-second buckets: a login in the window's oldest
+	// bucket counts although it may be almost a second older than the
+	// window. A window a second shorter than the delay thus refuses
+	// only logins less than the delay apart, and lets through those
+	// less than a second short of it (the delay is announced in whole
+	// seconds anyway).
+	window := max(d-time.Second, 0)
+	key := loginDelayKey(accountID)
+	n, err := s.opts.Store.Count(ctx, key, now, time.Second, window)
+	if err != nil {
+		return false, fmt.Errorf("login delay: %w", err)
 	}
-	s.lastLogins[accountID] = now
-	// Forget logins older than the delay now and then, so the map stays
-	// as small as the set of recently active accounts.
-	if len(s.lastLogins) > 4096 {
-		for id, t := range s.lastLogins {
-			if now.Sub(t) >= s.opts.LoginDelay {
-				delete(s.lastLogins, id)
-			}
-		}
+	if n > 0 {
+		return false, nil
 	}
-	return true
+	if _, err := s.opts.Store.AddCount(ctx, key, 1, now, time.Second, window); err != nil {
+		return false, fmt.Errorf("login delay: %w", err)
+	}
+	return true, nil
 }
 
 // expireDays is the EXPIRE value (RFC 2449) for a set of served folder

@@ -629,7 +629,14 @@ func (ss *session) startTransaction(res auth.Result, method string) error {
 		ss.reply(replyInUse)
 		return nil
 	}
-	if !ss.srv.checkLoginDelay(acct.ID, time.Now()) {
+	allowed, err := ss.srv.checkLoginDelay(ss.ctx, acct.ID, time.Now())
+	if err != nil {
+		release()
+		log.Error("pop3 login delay check failed", "err", err)
+		ss.reply(replyTempFail)
+		return nil
+	}
+	if !allowed {
 		release()
 		log.Info("pop3 login refused: LOGIN-DELAY", "delay", ss.srv.opts.LoginDelay)
 		ss.replyf("-ERR [LOGIN-DELAY] Wait %d seconds between logins", int(ss.srv.opts.LoginDelay/time.Second))

@@ -85,7 +85,10 @@ type Options struct {
 	// follows no redirects and resolves names with DNS.
 	HTTPClient *http.Client
 	// PollInterval is how often the queue is read for changes made by
-	// other processes (the admin commands, other nodes). Default 5s.
+	// other processes (the admin commands, other nodes). Default 5s, or
+	// 30s when the queue tells of those changes itself (a
+	// delivery.QueueWaker giving wakeups, as the PostgreSQL store does):
+	// the poll is then only a safety net.
 	PollInterval time.Duration
 	// LeaseTime is how long a claimed message stays this engine's
 	// before another may take it over (default 30m): longer than any
@@ -159,9 +162,6 @@ func New(opts Options) *Runner {
 	if opts.MXPort == 0 {
 		opts.MXPort = 25
 	}
-	if opts.PollInterval <= 0 {
-		opts.PollInterval = 5 * time.Second
-	}
 	if opts.DNS == nil {
 		opts.DNS = net.DefaultResolver
 	}
@@ -208,6 +208,12 @@ func (n notifyQueue) Enqueue(ctx context.Context, env delivery.QueueEnvelope, bo
 	return id, err
 }
 
+// Poll intervals (see Options.PollInterval).
+const (
+	defaultPollInterval = 5 * time.Second
+	wakeupPollInterval  = 30 * time.Second
+)
+
 // Run delivers until ctx ends, then waits for attempts in progress to
 // finish (they end quickly: their connections are closed) and returns.
 func (r *Runner) Run(ctx context.Context) error {
@@ -215,15 +221,30 @@ func (r *Runner) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer r.pool.reap(true)
 	defer wg.Wait()
+	// Wakeups are subscribed before the first look at the queue, so
+	// that nothing queued after that look goes unnoticed.
+	var wakeups <-chan struct{}
+	if w, ok := r.opts.Queue.(delivery.QueueWaker); ok {
+		wakeups = w.Wakeups(ctx)
+	}
+	poll := r.opts.PollInterval
+	if poll <= 0 {
+		poll = defaultPollInterval
+		if wakeups != nil {
+			poll = wakeupPollInterval
+		}
+	}
 	for {
-		next := r.dispatch(ctx, sem, &wg)
-		wait := min(time.Until(next), r.opts.PollInterval)
+		next := r.dispatch(ctx, sem, &wg, poll)
+		wait := min(time.Until(next), poll)
 		t := time.NewTimer(max(wait, 10*time.Millisecond))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
 		case <-r.wake:
+			t.Stop()
+		case <-wakeups:
 			t.Stop()
 		case <-t.C:
 		}
@@ -233,9 +254,9 @@ func (r *Runner) Run(ctx context.Context) error {
 
 // dispatch claims due messages while there is room and starts an
 // attempt for each, and returns when the queue should be looked at
-// again.
-func (r *Runner) dispatch(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup) time.Time {
-	next := time.Now().Add(r.opts.PollInterval)
+// again (at the latest after poll).
+func (r *Runner) dispatch(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup, poll time.Duration) time.Time {
+	next := time.Now().Add(poll)
 	free := cap(sem) - len(sem)
 	if free <= 0 {
 		return next // a finishing attempt wakes the runner

@@ -143,6 +143,25 @@ type QueueStore interface {
 	// is the earliest time a message not returned may become claimable
 	// (zero when the queue holds nothing else).
 	ClaimQueued(ctx context.Context, c QueueClaim) (claimed []QueueEnvelope, next time.Time, err error)
+	// QueueWakeups tells a delivery engine, until ctx ends, that there
+	// may be queued work for it: the channel receives a value soon
+	// (within about a second) after any process sharing the store
+	// enqueues a message, or updates one so that it is due now and not
+	// leased (a retry asked by the operator, an attempt given back).
+	// Values coalesce: one may stand for many changes, and the engine
+	// learns what to do with ClaimQueued. Retries scheduled for later
+	// are not announced; ClaimQueued's next tells when they are due.
+	//
+	// It returns nil when the backend cannot learn of the changes of
+	// every other process (the embedded store, which the admin commands
+	// of another process write too): the engine then polls.
+	QueueWakeups(ctx context.Context) <-chan struct{}
+}
+
+// QueueWakeupDue reports whether an updated queue envelope is due at now
+// and free to claim, so that UpdateQueued announces it on QueueWakeups.
+func QueueWakeupDue(env QueueEnvelope, now time.Time) bool {
+	return !env.NextAttempt.After(now) && (env.LeaseOwner == "" || !env.LeaseUntil.After(now))
 }
 
 // NewQueueID makes a sortable, unique queue id: the time, then

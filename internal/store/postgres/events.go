@@ -83,6 +83,9 @@ type notifier struct {
 
 	mu      sync.Mutex
 	pending []store.Event
+	// queue is set when the delivery engines of other processes are to
+	// be told of queued work (on queueChannel).
+	queue bool
 
 	wake chan struct{}
 	stop chan struct{}
@@ -115,6 +118,18 @@ func (n *notifier) send(evs []store.Event) {
 	}
 }
 
+// sendQueue queues a wakeup of the other processes' delivery engines; it
+// never blocks, and the wakeups of one flush coalesce.
+func (n *notifier) sendQueue() {
+	n.mu.Lock()
+	n.queue = true
+	n.mu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
 // close sends what is queued and stops the notifier.
 func (n *notifier) close() {
 	n.once.Do(func() { close(n.stop) })
@@ -137,10 +152,10 @@ func (n *notifier) run() {
 // flush sends the queued events.
 func (n *notifier) flush() {
 	n.mu.Lock()
-	evs := n.pending
-	n.pending = nil
+	evs, queue := n.pending, n.queue
+	n.pending, n.queue = nil, false
 	n.mu.Unlock()
-	if len(evs) == 0 {
+	if len(evs) == 0 && !queue {
 		return
 	}
 	evs = dedupEvents(evs)
@@ -152,11 +167,20 @@ func (n *notifier) flush() {
 		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, i) ORDER BY i", notifyChannel, payloads)
-		return err
+		if len(payloads) > 0 {
+			if _, err := tx.Exec(ctx, "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, i) ORDER BY i", notifyChannel, payloads); err != nil {
+				return err
+			}
+		}
+		if queue {
+			if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", queueChannel, payloadVersion+" "+n.node); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		n.log.Warn("store: cannot send change events to other nodes", "events", len(evs), "err", err)
+		n.log.Warn("store: cannot send change events to other nodes", "events", len(evs), "queue", queue, "err", err)
 	}
 }
 
@@ -175,11 +199,13 @@ func dedupEvents(evs []store.Event) []store.Event {
 }
 
 // listener receives the events of other processes on a connection of its
-// own and publishes them to this process's hub.
+// own and publishes them to this process's hub, and their queue wakeups to
+// this process's delivery engines.
 type listener struct {
 	cfg    *pgx.ConnConfig
 	node   string
 	hub    *store.Hub
+	queue  *wakeups
 	log    *slog.Logger
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -187,26 +213,29 @@ type listener struct {
 
 // startListener connects and LISTENs before returning, so that every event
 // sent after Open returns is received.
-func startListener(ctx context.Context, cfg *pgx.ConnConfig, node string, hub *store.Hub, log *slog.Logger) (*listener, error) {
+func startListener(ctx context.Context, cfg *pgx.ConnConfig, node string, hub *store.Hub, queue *wakeups, log *slog.Logger) (*listener, error) {
 	conn, err := listen(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	l := &listener{cfg: cfg, node: node, hub: hub, log: log, cancel: cancel, done: make(chan struct{})}
+	l := &listener{cfg: cfg, node: node, hub: hub, queue: queue, log: log, cancel: cancel, done: make(chan struct{})}
 	go l.run(lctx, conn)
 	return l, nil
 }
 
-// listen opens a connection listening on the notify channel.
+// listen opens a connection listening on the change event and queue
+// channels.
 func listen(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("event listener: connect: %w", err)
 	}
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
-		conn.Close(context.Background())
-		return nil, fmt.Errorf("event listener: listen: %w", err)
+	for _, ch := range []string{notifyChannel, queueChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			conn.Close(context.Background())
+			return nil, fmt.Errorf("event listener: listen on %s: %w", ch, err)
+		}
 	}
 	return conn, nil
 }
@@ -243,6 +272,9 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 			}
 			backoff = 100 * time.Millisecond
 			l.log.Info("store: event listener reconnected")
+			// Queue wakeups sent while it was away are lost: look at
+			// the queue once in case.
+			l.queue.signal()
 		}
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -252,6 +284,15 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 			l.log.Warn("store: event listener lost its connection", "err", err)
 			conn.Close(context.Background())
 			conn = nil
+			continue
+		}
+		if n.Channel == queueChannel {
+			node, err := decodeQueueWakeup(n.Payload)
+			if err != nil {
+				l.log.Warn("store: ignoring queue wakeup", "err", err)
+			} else if node != l.node { // local ones were signalled at commit
+				l.queue.signal()
+			}
 			continue
 		}
 		node, evs, err := decodeEvents(n.Payload)
@@ -264,6 +305,53 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 		}
 		for _, ev := range evs {
 			l.hub.Publish(ev)
+		}
+	}
+}
+
+// decodeQueueWakeup unpacks the payload of a queue wakeup, "v1 <node>",
+// and returns the sending node.
+func decodeQueueWakeup(payload string) (string, error) {
+	f := strings.Fields(payload)
+	if len(f) != 2 || f[0] != payloadVersion {
+		return "", fmt.Errorf("queue wakeup payload %.40q: unknown format", payload)
+	}
+	return f[1], nil
+}
+
+// wakeups fans "there may be queued work" out to the delivery engines of
+// this process (Store.QueueWakeups).
+type wakeups struct {
+	mu   sync.Mutex
+	subs map[chan struct{}]struct{}
+}
+
+func newWakeups() *wakeups { return &wakeups{subs: make(map[chan struct{}]struct{})} }
+
+// subscribe returns a channel signalled until ctx ends; it is never
+// closed (its reader stops with ctx).
+func (w *wakeups) subscribe(ctx context.Context) <-chan struct{} {
+	c := make(chan struct{}, 1)
+	w.mu.Lock()
+	w.subs[c] = struct{}{}
+	w.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		w.mu.Lock()
+		delete(w.subs, c)
+		w.mu.Unlock()
+	})
+	return c
+}
+
+// signal wakes every subscriber without blocking; a subscriber with a
+// wakeup waiting already keeps just that one.
+func (w *wakeups) signal() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for c := range w.subs {
+		select {
+		case c <- struct{}{}:
+		default:
 		}
 	}
 }

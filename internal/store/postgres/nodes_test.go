@@ -121,3 +121,89 @@ func TestMaildropLockAcrossNodes(t *testing.T) {
 	c.Close()
 	eventually(b, "node B after C closed")()
 }
+
+// TestQueueWakeupsAcrossNodes: an enqueue on one node, and a retry made
+// due on it, wake the delivery engines of the other node; a payload the
+// listener does not understand is ignored.
+func TestQueueWakeupsAcrossNodes(t *testing.T) {
+	dsn := newMigratedDatabase(t)
+	a, b := openDSN(t, dsn), openDSN(t, dsn)
+	ctx := t.Context()
+	wake := b.QueueWakeups(ctx)
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-wake:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("node B not woken by %s", what)
+		}
+	}
+	// Garbage on the channel first: the listener goes on.
+	if _, err := a.pool.Exec(ctx, "SELECT pg_notify($1, 'v9 what')", queueChannel); err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.EnqueueMessage(ctx, store.QueueEnvelope{To: []string{"r@b.example"}}, strings.NewReader("x\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait("an enqueue on node A")
+	got, _, err := a.ClaimQueued(ctx, store.QueueClaim{Owner: "a/1", Lease: time.Hour, Limit: 1})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("claim: %v %v", got, err)
+	}
+	env := got[0]
+	env.LeaseOwner, env.LeaseUntil, env.NextAttempt = "", time.Time{}, time.Now().Add(time.Hour)
+	if err := a.UpdateQueued(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	env.NextAttempt = time.Now()
+	if err := a.UpdateQueued(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	wait("a retry made due on node A")
+	if err := a.RemoveQueued(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestQueueWakeupPayload(t *testing.T) {
+	for _, p := range []string{"", "v1", "v2 abc", "v1 a b"} {
+		if node, err := decodeQueueWakeup(p); err == nil {
+			t.Errorf("%q decoded as node %q", p, node)
+		}
+	}
+	if node, err := decodeQueueWakeup(payloadVersion + " 0123abcd"); err != nil || node != "0123abcd" {
+		t.Errorf("got %q, %v", node, err)
+	}
+}
+
+// FuzzNotifyPayloads: the listener's payload decoders never panic, and
+// what they accept encodes back to an equivalent payload.
+func FuzzNotifyPayloads(f *testing.F) {
+	f.Add("v1 0123abcd 1.2.3.1 4.5.6.8")
+	f.Add("v1 0123abcd")
+	f.Add("v1 n 1.2.18446744073709551615.255")
+	f.Add("v1 n -1.-2.3.4")
+	f.Add("v1\tn  1..3.4")
+	f.Fuzz(func(t *testing.T, p string) {
+		if node, err := decodeQueueWakeup(p); err == nil && (node == "" || strings.ContainsAny(node, " \t\r\n")) {
+			t.Errorf("%q: queue wakeup node %q", p, node)
+		}
+		node, evs, err := decodeEvents(p)
+		if err != nil || len(evs) == 0 {
+			return
+		}
+		out := encodeEvents(node, evs)
+		var again []store.Event
+		for _, q := range out {
+			n2, e2, err := decodeEvents(q)
+			if err != nil || n2 != node {
+				t.Fatalf("%q re-encoded as %q: %q %v", p, q, n2, err)
+			}
+			again = append(again, e2...)
+		}
+		if fmt.Sprint(again) != fmt.Sprint(evs) {
+			t.Errorf("%q: events %v became %v", p, evs, again)
+		}
+	})
+}

@@ -29,7 +29,12 @@
 //
 // The outbound queue is shared: delivery engines claim messages with
 // UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED), setting a lease
-// that another node respects until it expires. POP3 maildrop locks are
+// that another node respects until it expires. An enqueue, or an update
+// that makes a message due now, wakes the delivery engines of every
+// process: this one's at commit, the others' with a NOTIFY on
+// pochta_queue, sent by the notifier and received by the listener (which
+// also wakes them once after reconnecting, in case one was missed), so
+// that engines need not poll often. POP3 maildrop locks are
 // session-level advisory locks held on one connection of the process's
 // own, so they vanish with the process.
 package postgres
@@ -61,6 +66,11 @@ var migrationFiles embed.FS
 // notifyChannel is the LISTEN/NOTIFY channel that carries change events
 // between the processes sharing a database.
 const notifyChannel = "pochta_events"
+
+// queueChannel is the LISTEN/NOTIFY channel that wakes the delivery
+// engines of the other processes when there is queued work; the payload
+// is "v1 <node>".
+const queueChannel = "pochta_queue"
 
 // migrationLockKey is the pg_advisory_lock key held while migrating
 // ("pochta" in ASCII, plus one).
@@ -95,6 +105,8 @@ type Store struct {
 
 	notifier *notifier
 	listener *listener
+	// queueWake wakes this process's delivery engines (QueueWakeups).
+	queueWake *wakeups
 	// maildrops holds this process's POP3 maildrop locks.
 	maildrops *maildropLocker
 }
@@ -135,16 +147,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open postgres store: node id: %w", err)
 	}
 	s := &Store{
-		log:   log,
-		pool:  pool,
-		blobs: inlineBlobs{},
-		hub:   store.NewHub(),
-		node:  hex.EncodeToString(rnd[:]),
+		log:       log,
+		pool:      pool,
+		blobs:     inlineBlobs{},
+		hub:       store.NewHub(),
+		node:      hex.EncodeToString(rnd[:]),
+		queueWake: newWakeups(),
 		maildrops: &maildropLocker{cfg: cfg.ConnConfig.Copy(), log: log,
 			held: make(map[int64]struct{})},
 	}
 	s.notifier = newNotifier(pool, s.node, log)
-	s.listener, err = startListener(ctx, cfg.ConnConfig.Copy(), s.node, s.hub, log)
+	s.listener, err = startListener(ctx, cfg.ConnConfig.Copy(), s.node, s.hub, s.queueWake, log)
 	if err != nil {
 		s.notifier.close()
 		pool.Close()

@@ -451,7 +451,9 @@ func TestQuotaAcrossNodes(t *testing.T) {
 }
 
 // TestListenerReconnects cuts the event listener's connection: it
-// reconnects and events from the other node flow again.
+// reconnects, events and queue wakeups from the other node flow again, and
+// the reconnection itself wakes the delivery engines (a wakeup may have
+// been missed).
 func TestListenerReconnects(t *testing.T) {
 	dsn := newMigratedDatabase(t)
 	a, b := openDSN(t, dsn), openDSN(t, dsn)
@@ -465,9 +467,18 @@ func TestListenerReconnects(t *testing.T) {
 	}
 	sub := b.Subscribe(acct.ID)
 	defer sub.Close()
+	wake := b.QueueWakeups(ctx)
+	waitWake := func(what string) {
+		t.Helper()
+		select {
+		case <-wake:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("node b's delivery engines not woken %s", what)
+		}
+	}
 	// Both nodes' listeners go; b's must come back.
 	tag, err := a.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = current_database() AND query = 'LISTEN `+notifyChannel+`'`)
+		WHERE datname = current_database() AND starts_with(query, 'LISTEN ')`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,6 +492,11 @@ func TestListenerReconnects(t *testing.T) {
 		}
 		select {
 		case <-sub.C:
+			waitWake("on reconnecting")
+			if _, err := a.EnqueueMessage(ctx, store.QueueEnvelope{To: []string{"r@b.example"}}, strings.NewReader("x\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			waitWake("by an enqueue on node a after reconnecting")
 			return
 		case <-time.After(200 * time.Millisecond):
 		}

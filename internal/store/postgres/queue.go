@@ -92,7 +92,11 @@ func (s *Store) EnqueueMessage(ctx context.Context, env store.QueueEnvelope, bod
 		if isUnique(err) {
 			return fmt.Errorf("queued message %s: %w", env.ID, store.ErrExists)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		w.afterCommit(s.queueChanged)
+		return nil
 	})
 	if err != nil {
 		if key != "" {
@@ -162,6 +166,9 @@ func (s *Store) UpdateQueued(ctx context.Context, env store.QueueEnvelope) error
 		}
 		if tag.RowsAffected() == 0 {
 			return store.ErrNotFound
+		}
+		if store.QueueWakeupDue(env, time.Now()) {
+			w.afterCommit(s.queueChanged)
 		}
 		return nil
 	})
@@ -252,6 +259,21 @@ func (s *Store) ClaimQueued(ctx context.Context, c store.QueueClaim) ([]store.Qu
 		return nil, time.Time{}, fmt.Errorf("claim queued messages: %w", err)
 	}
 	return claimed, next, nil
+}
+
+// QueueWakeups implements store.QueueStore: this process's enqueues (and
+// updates that make a message due) signal at commit, those of other
+// processes through NOTIFY on queueChannel, received by the listener.
+func (s *Store) QueueWakeups(ctx context.Context) <-chan struct{} {
+	return s.queueWake.subscribe(ctx)
+}
+
+// queueChanged tells the delivery engines of this process at once, and
+// those of the other processes through the notifier, that there may be
+// queued work.
+func (s *Store) queueChanged() {
+	s.queueWake.signal()
+	s.notifier.sendQueue()
 }
 
 // AddCount implements store.CounterStore.

@@ -333,3 +333,10 @@ func (s *Store) LockMaildrop(ctx context.Context, accountID int64) (func(), bool
 		})
 	}, true, nil
 }
+
+// QueueWakeups implements store.QueueStore. It returns nil: the admin
+// commands of other processes (pochta queue retry) write the database
+// file directly, and no in-process signal would tell of them, so the
+// delivery engine polls. Enqueues of this process wake the engine
+// directly (queue.Runner.Notify).
+func (s *Store) QueueWakeups(ctx context.Context) <-chan struct{} { return nil }

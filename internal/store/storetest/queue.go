@@ -23,6 +23,7 @@ var queueTests = []test{
 	{"Queue/ClaimConcurrent", testQueueClaimConcurrent},
 	{"Queue/LeaseExpiry", testQueueLeaseExpiry},
 	{"Queue/StaleLeaseOfSameNode", testQueueStaleLease},
+	{"Queue/Wakeups", testQueueWakeups},
 	{"Counters/Window", testCountersWindow},
 	{"Counters/Reset", testCountersReset},
 	{"Maildrop/Lock", testMaildropLock},
@@ -303,6 +304,60 @@ func testQueueStaleLease(t *testing.T, s store.Store) {
 	restarted, _, err := s.ClaimQueued(ctx(t), store.QueueClaim{Owner: "node1/new", StalePrefix: "node1/", Lease: time.Hour, Limit: 1})
 	if err != nil || len(restarted) != 1 || restarted[0].LeaseOwner != "node1/new" {
 		t.Errorf("a restarted node did not take over its earlier process's lease: %+v %v", restarted, err)
+	}
+}
+
+// waitWakeup fails the test unless c receives a value within 10 seconds
+// (a liveness bound, far above the second a wakeup takes).
+func waitWakeup(t *testing.T, c <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no queue wakeup after %s", what)
+	}
+}
+
+// drainWakeup takes a waiting wakeup, if any.
+func drainWakeup(c <-chan struct{}) {
+	select {
+	case <-c:
+	default:
+	}
+}
+
+func testQueueWakeups(t *testing.T, s store.Store) {
+	c := s.QueueWakeups(ctx(t))
+	if c == nil {
+		t.Skip("the backend gives no queue wakeups: delivery engines poll")
+	}
+	id := enqueue(t, s, store.QueueEnvelope{To: []string{"b@b.example"}}, "x\r\n")
+	waitWakeup(t, c, "an enqueue")
+	got := claim(t, s, "node1/a", time.Hour, 1)
+	if len(got) != 1 {
+		t.Fatalf("claimed %d", len(got))
+	}
+	// Given back due now (an interrupted attempt), and retried by the
+	// operator after a failure: both announced.
+	drainWakeup(c)
+	env := got[0]
+	env.LeaseOwner, env.LeaseUntil, env.NextAttempt = "", time.Time{}, time.Now()
+	if err := s.UpdateQueued(ctx(t), env); err != nil {
+		t.Fatal(err)
+	}
+	waitWakeup(t, c, "a message given back due now")
+	env.NextAttempt = time.Now().Add(time.Hour)
+	if err := s.UpdateQueued(ctx(t), env); err != nil {
+		t.Fatal(err)
+	}
+	drainWakeup(c)
+	env.NextAttempt = time.Now()
+	if err := s.UpdateQueued(ctx(t), env); err != nil {
+		t.Fatal(err)
+	}
+	waitWakeup(t, c, "a retry made due now")
+	if err := s.RemoveQueued(ctx(t), id); err != nil {
+		t.Fatal(err)
 	}
 }
 
