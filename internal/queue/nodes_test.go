@@ -2,65 +2,26 @@ package queue
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/postgres"
+	"github.com/pochta-mail/pochta/internal/store/postgres/pgtest"
 )
 
 // pgStores opens n stores (n nodes) on one fresh database of the test
-// PostgreSQL server (POCHTA_TEST_PG_DSN, set by scripts/pgtest.sh); the
-// test is skipped without one.
+// PostgreSQL server; the test is skipped without one.
 func pgStores(t *testing.T, n int) []*postgres.Store {
-	t.Helper()
-	dsn := os.Getenv("POCHTA_TEST_PG_DSN")
-	if dsn == "" {
-		t.Skip("POCHTA_TEST_PG_DSN not set: run under scripts/pgtest.sh (test.sh does)")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to the test PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("queue_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(ctx, dsn); err == nil {
-			c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	var out []*postgres.Store
-	for range n {
-		s, err := postgres.Open(ctx, postgres.Options{DSN: u.String(), Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		out = append(out, s)
-	}
-	return out
+	return pgtest.Stores(t, "queue", n)
 }
 
 // watchedQueue is a node's store queue that tells the test each time

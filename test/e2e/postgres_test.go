@@ -1,51 +1,19 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/pochta-mail/pochta/internal/store/postgres/pgtest"
 )
 
 // pgDatabase makes a fresh database on the test PostgreSQL server
 // (POCHTA_TEST_PG_DSN, set by scripts/pgtest.sh) and returns its DSN; the
 // test is skipped without a server.
 func pgDatabase(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("POCHTA_TEST_PG_DSN")
-	if dsn == "" {
-		t.Skip("POCHTA_TEST_PG_DSN not set: run under scripts/pgtest.sh (test.sh does)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to the test PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("e2e_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, dsn); err == nil {
-			c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	return pgtest.NewDatabase(t, "e2e")
 }
 
 // TestPostgresBackedServer runs the real server on the PostgreSQL store:
