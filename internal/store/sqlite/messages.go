@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -149,10 +150,7 @@ func (s *Store) prepare(d store.Delivery) (*preparedDelivery, error) {
 	p.headers = strings.ToLower(parsed.Text.Headers)
 	p.text = strings.ToLower(parsed.Text.Body)
 	parsed.Text = mimeparse.SearchText{}
-	if p.structure, err = json.Marshal(parsed); err != nil {
-		s.removePrepared(p)
-		return nil, fmt.Errorf("encode structure: %w", err)
-	}
+	p.structure = mimeparse.Encode(parsed)
 	p.m = store.Message{
 		AccountID: d.AccountID, Flags: store.NormalizeFlags(d.Flags),
 		InternalDate: d.InternalDate, Size: body.size,
@@ -410,11 +408,11 @@ func (s *Store) Structure(ctx context.Context, m store.Message) (*mimeparse.Mess
 	if err := s.read.QueryRowContext(ctx, "SELECT structure FROM body_structures WHERE body_id = $1", m.BodyID).Scan(&raw); err != nil {
 		return nil, notFound(err, fmt.Sprintf("body %d", m.BodyID))
 	}
-	var p mimeparse.Message
-	if err := json.Unmarshal(raw, &p); err != nil {
+	p, err := mimeparse.Decode(raw)
+	if err != nil {
 		return nil, fmt.Errorf("body %d: decode structure: %w", m.BodyID, err)
 	}
-	return &p, nil
+	return p, nil
 }
 
 // Structures implements store.Store.
@@ -433,15 +431,15 @@ func (s *Store) Structures(ctx context.Context, msgs []store.Message) (map[int64
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
-		var raw []byte
+		var raw sql.RawBytes // valid until Next; Decode copies what it keeps
 		if err := rows.Scan(&id, &raw); err != nil {
 			return nil, fmt.Errorf("structures: %w", err)
 		}
-		var p mimeparse.Message
-		if err := json.Unmarshal(raw, &p); err != nil {
+		p, err := mimeparse.Decode(raw)
+		if err != nil {
 			return nil, fmt.Errorf("body %d: decode structure: %w", id, err)
 		}
-		out[id] = &p
+		out[id] = p
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("structures: %w", err)
