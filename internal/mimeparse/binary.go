@@ -391,6 +391,9 @@ type decoder struct {
 
 	hintParts, hintPtrs, hintEnvelopes, hintAddresses, hintParams int
 
+	spare    *Part     // the root, allocated with the Message
+	spareEnv *Envelope // its envelope, likewise
+
 	parts     []Part
 	ptrs      []*Part
 	envelopes []Envelope
@@ -482,6 +485,10 @@ func (d *decoder) chunk(hint *int, want int) int {
 }
 
 func (d *decoder) newPart() *Part {
+	if p := d.spare; p != nil {
+		d.spare = nil
+		return p
+	}
 	if len(d.parts) == 0 {
 		d.parts = make([]Part, d.chunk(&d.hintParts, 1))
 	}
@@ -500,6 +507,10 @@ func (d *decoder) partPtrs(n int) []*Part {
 }
 
 func (d *decoder) newEnvelope() *Envelope {
+	if e := d.spareEnv; e != nil {
+		d.spareEnv = nil
+		return e
+	}
 	if len(d.envelopes) == 0 {
 		d.envelopes = make([]Envelope, d.chunk(&d.hintEnvelopes, 1))
 	}
@@ -541,7 +552,16 @@ func (d *decoder) message() (*Message, error) {
 		return nil, err
 	}
 	d.hintPtrs = d.hintParts
-	m := new(Message)
+	// The message, its root part and the root's envelope: one allocation.
+	blk := new(struct {
+		m Message
+		p Part
+		e Envelope
+	})
+	m := &blk.m
+	d.spare, d.spareEnv = &blk.p, &blk.e
+	d.hintParts = max(d.hintParts-1, 0)
+	d.hintEnvelopes = max(d.hintEnvelopes-1, 0)
 	if m.Size, err = d.varint(); err != nil {
 		return nil, err
 	}

@@ -233,7 +233,15 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		// Whatever decodes encodes to a form that decodes the same.
+		// Whatever decodes encodes to a form that decodes the same. JSON
+		// can hold what the binary form does not tell apart (an empty
+		// list from none, nil parts, which Encode leaves out): those
+		// compare after one round.
+		if data[0] != binaryV1 {
+			if m, err = Decode(Encode(m)); err != nil {
+				t.Fatalf("re-encoded JSON structure: %v", err)
+			}
+		}
 		again, err := Decode(Encode(m))
 		if err != nil {
 			t.Fatalf("re-encoded structure: %v", err)
@@ -245,41 +253,50 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// benchStructure is a typical cached structure: a two-part message with
-// a full envelope, its search text zeroed as stores do.
-func benchStructure(b *testing.B) *Message {
+// smallMessage is a typical single-part message.
+const smallMessage = "Date: Tue, 5 Mar 2024 10:00:00 +0000\n" +
+	"From: \"Sender 7\" <sender7@example.net>\n" +
+	"To: Anna <anna@example.org>, team@example.org\n" +
+	"Cc: \"Boris B.\" <boris@example.com>\n" +
+	"Subject: Report number 7 about the quarterly figures\n" +
+	"Message-ID: <msg7@example.net>\n" +
+	"In-Reply-To: <msg6@example.net>\n" +
+	"MIME-Version: 1.0\n" +
+	"Content-Type: text/plain; charset=utf-8\n" +
+	"\n" +
+	"Some text of the body.\n"
+
+// benchDecode decodes the cached structure (search text zeroed, as
+// stores keep it) of each message in the JSON form earlier versions
+// stored and in the binary one.
+func BenchmarkDecode(b *testing.B) {
+	for _, msg := range []struct{ name, text string }{{"small", smallMessage}, {"multipart", richMessage}} {
+		m := mustParse(b, crlf(msg.text))
+		m.Text = SearchText{}
+		js, err := json.Marshal(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, enc := range []struct {
+			name string
+			b    []byte
+		}{{"json", js}, {"binary", Encode(m)}} {
+			b.Run(msg.name+"/"+enc.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := Decode(enc.b); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(len(enc.b)), "bytes")
+			})
+		}
+	}
+}
+
+func BenchmarkEncode(b *testing.B) {
 	m := mustParse(b, crlf(richMessage))
 	m.Text = SearchText{}
-	return m
-}
-
-func BenchmarkDecodeBinary(b *testing.B) {
-	enc := Encode(benchStructure(b))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Decode(enc); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(len(enc)), "bytes")
-}
-
-func BenchmarkDecodeJSON(b *testing.B) {
-	enc, err := json.Marshal(benchStructure(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Decode(enc); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(len(enc)), "bytes")
-}
-
-func BenchmarkEncodeBinary(b *testing.B) {
-	m := benchStructure(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		Encode(m)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -23,8 +24,14 @@ const messageColumns = "id, account_id, folder_id, uid, modseq, flags, internal_
 func scanMessage(r scanner) (store.Message, error) {
 	var m store.Message
 	var flags string
-	var date int64
-	err := r.Scan(&m.ID, &m.AccountID, &m.FolderID, &m.UID, &m.ModSeq, &flags, &date, &m.Size, &m.BodyID, &m.POP3Hidden, &m.EndsWithNewline)
+	// UID and ModSeq are read as int64: database/sql converts into
+	// unsigned types through a string, two allocations per row.
+	var uid, modseq, date int64
+	err := r.Scan(&m.ID, &m.AccountID, &m.FolderID, &uid, &modseq, &flags, &date, &m.Size, &m.BodyID, &m.POP3Hidden, &m.EndsWithNewline)
+	if err == nil && (uid < 0 || uid > math.MaxUint32 || modseq < 0) {
+		err = fmt.Errorf("message %d: UID %d or modseq %d out of range", m.ID, uid, modseq)
+	}
+	m.UID, m.ModSeq = uint32(uid), uint64(modseq)
 	m.Flags = strings.Fields(flags)
 	m.InternalDate = fromUnix(date)
 	return m, err
