@@ -339,12 +339,42 @@ func (s *Store) MessagesByUID(ctx context.Context, folderID int64, uids []uint32
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
+	if lo, hi, ok := denseSpan(uids); ok {
+		// A range scan reads the rows in order; the few in the range
+		// that were not asked for are dropped here.
+		rows, err := s.read.QueryContext(ctx, "SELECT "+messageColumns+
+			" FROM messages WHERE folder_id = $1 AND uid BETWEEN $2 AND $3 ORDER BY uid", folderID, lo, hi)
+		if err != nil {
+			return nil, fmt.Errorf("messages by UID: %w", err)
+		}
+		msgs, err := collectMessages(rows)
+		if err != nil || len(msgs) == len(uids) {
+			return msgs, err
+		}
+		want := slices.Clone(uids)
+		slices.Sort(want)
+		return slices.DeleteFunc(msgs, func(m store.Message) bool {
+			_, found := slices.BinarySearch(want, m.UID)
+			return !found
+		}), nil
+	}
 	rows, err := s.read.QueryContext(ctx, "SELECT "+messageColumns+
 		" FROM messages WHERE folder_id = $1 AND uid IN (SELECT value FROM json_each($2)) ORDER BY uid", folderID, uidList(uids))
 	if err != nil {
 		return nil, fmt.Errorf("messages by UID: %w", err)
 	}
 	return collectMessages(rows)
+}
+
+// denseSpan returns the smallest and largest of ids when they span at
+// most twice as many values as there are ids (at least 16 of them), so
+// that reading the whole range costs less than looking each one up.
+func denseSpan[T uint32 | int64](ids []T) (lo, hi T, ok bool) {
+	if len(ids) < 16 {
+		return 0, 0, false
+	}
+	lo, hi = slices.Min(ids), slices.Max(ids)
+	return lo, hi, uint64(hi-lo) < 2*uint64(len(ids))
 }
 
 type rowsLike interface {
@@ -431,7 +461,18 @@ func (s *Store) Structures(ctx context.Context, msgs []store.Message) (map[int64
 	if len(msgs) == 0 {
 		return out, nil
 	}
-	rows, err := s.read.QueryContext(ctx, "SELECT body_id, structure FROM body_structures WHERE body_id IN (SELECT value FROM json_each($1))", idList(store.BodyIDs(msgs)))
+	ids := store.BodyIDs(msgs)
+	var rows *sql.Rows
+	var err error
+	lo, hi, dense := denseSpan(ids)
+	if dense {
+		// As in MessagesByUID: one range scan, the rows not asked for
+		// dropped before decoding.
+		slices.Sort(ids)
+		rows, err = s.read.QueryContext(ctx, "SELECT body_id, structure FROM body_structures WHERE body_id BETWEEN $1 AND $2", lo, hi)
+	} else {
+		rows, err = s.read.QueryContext(ctx, "SELECT body_id, structure FROM body_structures WHERE body_id IN (SELECT value FROM json_each($1))", idList(ids))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("structures: %w", err)
 	}
@@ -441,6 +482,11 @@ func (s *Store) Structures(ctx context.Context, msgs []store.Message) (map[int64
 		var raw sql.RawBytes // valid until Next; Decode copies what it keeps
 		if err := rows.Scan(&id, &raw); err != nil {
 			return nil, fmt.Errorf("structures: %w", err)
+		}
+		if dense {
+			if _, found := slices.BinarySearch(ids, id); !found {
+				continue
+			}
 		}
 		p, err := mimeparse.Decode(raw)
 		if err != nil {
