@@ -1,6 +1,7 @@
 // Package mimeparse parses a stored RFC 5322 / MIME message once, at
-// delivery time, into a compact structure that the mail store caches (as
-// JSON) and from which the IMAP server answers FETCH ENVELOPE,
+// delivery time, into a compact structure that the mail store caches (in
+// the binary form of [Encode]; [Decode] also reads the JSON form cached by
+// earlier versions) and from which the IMAP server answers FETCH ENVELOPE,
 // BODYSTRUCTURE, BODY[section], BINARY[section] and RFC822.SIZE without
 // parsing the message again.
 //

@@ -61,6 +61,14 @@ func FuzzParse(f *testing.F) {
 		if !reflect.DeepEqual(&back, m) {
 			t.Fatalf("JSON round trip differs: %s", b)
 		}
+		// And so is the binary one stores cache.
+		bin, err := Decode(Encode(m))
+		if err != nil {
+			t.Fatalf("Decode(Encode(m)): %v", err)
+		}
+		if !reflect.DeepEqual(bin, m) {
+			t.Fatalf("binary round trip differs")
+		}
 	})
 }
 

@@ -404,6 +404,7 @@ func roundTrip(t *testing.T, m *Message) {
 	if !reflect.DeepEqual(&got, m) {
 		t.Errorf("JSON round trip differs:\n got %+v\nwant %+v\njson %s", got, *m, b)
 	}
+	binaryRoundTrip(t, m)
 }
 
 func TestEmbeddedMessage(t *testing.T) {

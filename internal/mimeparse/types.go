@@ -4,7 +4,8 @@ import "strings"
 
 // Version identifies the format and semantics of the [Message] that
 // Parse produces. It is incremented whenever they change, so that a store
-// caching the JSON form can tell stale entries apart and parse again.
+// caching the structure can tell stale entries apart and parse again. (The
+// encoding of the cache has its own version byte; see [Encode].)
 const Version = 1
 
 // Limits applied by [Parse].
@@ -33,8 +34,10 @@ const (
 	MaxBodyText = 1 << 20
 )
 
-// Message is the parsed structure of one stored message. It is meant to be
-// serialised as JSON; the short field names keep the cache small.
+// Message is the parsed structure of one stored message. Stores cache it
+// in the binary form of [Encode]; the JSON tags (short names, to keep the
+// cache small) are for the structures cached as JSON before that, which
+// [Decode] still reads.
 type Message struct {
 	// Size is the size of the message in bytes (RFC822.SIZE).
 	Size int64 `json:"s,omitempty"`

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pochta-mail/pochta/internal/mimeparse"
 	"github.com/pochta-mail/pochta/internal/store"
@@ -271,9 +271,7 @@ func prepare(d store.Delivery, spool bool) (_ *preparedDelivery, err error) {
 	p.headers = searchText(parsed.Text.Headers)
 	p.text = searchText(parsed.Text.Body)
 	parsed.Text = mimeparse.SearchText{}
-	if p.structure, err = json.Marshal(parsed); err != nil {
-		return nil, fmt.Errorf("encode structure: %w", err)
-	}
+	p.structure = mimeparse.Encode(parsed)
 	p.m = store.Message{
 		AccountID: d.AccountID, Flags: store.NormalizeFlags(d.Flags),
 		InternalDate: d.InternalDate, Size: p.size,
@@ -508,11 +506,11 @@ func (s *Store) Structure(ctx context.Context, m store.Message) (*mimeparse.Mess
 	if err := s.pool.QueryRow(ctx, "SELECT structure FROM bodies WHERE id = $1", m.BodyID).Scan(&raw); err != nil {
 		return nil, notFound(err, fmt.Sprintf("body %d", m.BodyID))
 	}
-	var p mimeparse.Message
-	if err := json.Unmarshal(raw, &p); err != nil {
+	p, err := mimeparse.Decode(raw)
+	if err != nil {
 		return nil, fmt.Errorf("body %d: decode structure: %w", m.BodyID, err)
 	}
-	return &p, nil
+	return p, nil
 }
 
 // Structures implements store.Store.
@@ -531,15 +529,15 @@ func (s *Store) Structures(ctx context.Context, msgs []store.Message) (map[int64
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
-		var raw []byte
+		var raw pgtype.DriverBytes // valid until Next; Decode copies what it keeps
 		if err := rows.Scan(&id, &raw); err != nil {
 			return nil, fmt.Errorf("structures: %w", err)
 		}
-		var p mimeparse.Message
-		if err := json.Unmarshal(raw, &p); err != nil {
+		p, err := mimeparse.Decode(raw)
+		if err != nil {
 			return nil, fmt.Errorf("body %d: decode structure: %w", id, err)
 		}
-		out[id] = &p
+		out[id] = p
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("structures: %w", err)

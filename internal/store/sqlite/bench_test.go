@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -210,4 +211,78 @@ func BenchmarkSearchText100k(b *testing.B) {
 			b.Fatalf("found %d messages, want 1", len(uids))
 		}
 	}
+}
+
+// BenchmarkFetchRows10k reads what IMAP FETCH 1:* (ENVELOPE) reads from
+// the store over 10,000 small messages: the messages and their cached
+// structures, 128 UIDs at a time.
+func BenchmarkFetchRows10k(b *testing.B) {
+	const n, chunk = 10000, 128
+	ctx := context.Background()
+	s, err := Open(ctx, Options{Dir: benchDir(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	a := benchAccount(b, s)
+	seq := func(yield func(store.Delivery, error) bool) {
+		for i := range n {
+			msg := fmt.Sprintf("From: \"Sender %d\" <sender%d@example.net>\r\nTo: Anna <anna@example.org>, team@example.org\r\n"+
+				"Subject: Report number %d\r\nMessage-ID: <msg%d@example.net>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nText.\r\n", i, i, i, i)
+			if !yield(store.Delivery{AccountID: a.ID, Body: bytes.NewReader([]byte(msg))}, nil) {
+				return
+			}
+		}
+	}
+	if _, err := s.DeliverBatch(ctx, seq); err != nil {
+		b.Fatal(err)
+	}
+	f, err := s.FolderByRole(ctx, a.ID, store.RoleInbox)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var uids []uint32
+	for m, err := range s.Messages(ctx, f.ID) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		uids = append(uids, m.UID)
+	}
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for range b.N {
+		got := 0
+		for i := 0; i < len(uids); i += chunk {
+			msgs, err := s.MessagesByUID(ctx, f.ID, uids[i:min(i+chunk, len(uids))])
+			if err != nil {
+				b.Fatal(err)
+			}
+			sts, err := s.Structures(ctx, msgs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, m := range msgs {
+				if sts[m.BodyID].Root.Envelope.Subject != "" {
+					got++
+				}
+			}
+		}
+		if got != n {
+			b.Fatalf("%d envelopes, want %d", got, n)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/msg")
+	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+}
+
+// cpuTime is the CPU time (user and system) the process has used, which
+// says more than the elapsed time on a machine shared with other work.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -22,8 +24,14 @@ const messageColumns = "id, account_id, folder_id, uid, modseq, flags, internal_
 func scanMessage(r scanner) (store.Message, error) {
 	var m store.Message
 	var flags string
-	var date int64
-	err := r.Scan(&m.ID, &m.AccountID, &m.FolderID, &m.UID, &m.ModSeq, &flags, &date, &m.Size, &m.BodyID, &m.POP3Hidden, &m.EndsWithNewline)
+	// UID and ModSeq are read as int64: database/sql converts into
+	// unsigned types through a string, two allocations per row.
+	var uid, modseq, date int64
+	err := r.Scan(&m.ID, &m.AccountID, &m.FolderID, &uid, &modseq, &flags, &date, &m.Size, &m.BodyID, &m.POP3Hidden, &m.EndsWithNewline)
+	if err == nil && (uid < 0 || uid > math.MaxUint32 || modseq < 0) {
+		err = fmt.Errorf("message %d: UID %d or modseq %d out of range", m.ID, uid, modseq)
+	}
+	m.UID, m.ModSeq = uint32(uid), uint64(modseq)
 	m.Flags = strings.Fields(flags)
 	m.InternalDate = fromUnix(date)
 	return m, err
@@ -149,10 +157,7 @@ func (s *Store) prepare(d store.Delivery) (*preparedDelivery, error) {
 	p.headers = strings.ToLower(parsed.Text.Headers)
 	p.text = strings.ToLower(parsed.Text.Body)
 	parsed.Text = mimeparse.SearchText{}
-	if p.structure, err = json.Marshal(parsed); err != nil {
-		s.removePrepared(p)
-		return nil, fmt.Errorf("encode structure: %w", err)
-	}
+	p.structure = mimeparse.Encode(parsed)
 	p.m = store.Message{
 		AccountID: d.AccountID, Flags: store.NormalizeFlags(d.Flags),
 		InternalDate: d.InternalDate, Size: body.size,
@@ -334,12 +339,42 @@ func (s *Store) MessagesByUID(ctx context.Context, folderID int64, uids []uint32
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
+	if lo, hi, ok := denseSpan(uids); ok {
+		// A range scan reads the rows in order; the few in the range
+		// that were not asked for are dropped here.
+		rows, err := s.read.QueryContext(ctx, "SELECT "+messageColumns+
+			" FROM messages WHERE folder_id = $1 AND uid BETWEEN $2 AND $3 ORDER BY uid", folderID, lo, hi)
+		if err != nil {
+			return nil, fmt.Errorf("messages by UID: %w", err)
+		}
+		msgs, err := collectMessages(rows)
+		if err != nil || len(msgs) == len(uids) {
+			return msgs, err
+		}
+		want := slices.Clone(uids)
+		slices.Sort(want)
+		return slices.DeleteFunc(msgs, func(m store.Message) bool {
+			_, found := slices.BinarySearch(want, m.UID)
+			return !found
+		}), nil
+	}
 	rows, err := s.read.QueryContext(ctx, "SELECT "+messageColumns+
 		" FROM messages WHERE folder_id = $1 AND uid IN (SELECT value FROM json_each($2)) ORDER BY uid", folderID, uidList(uids))
 	if err != nil {
 		return nil, fmt.Errorf("messages by UID: %w", err)
 	}
 	return collectMessages(rows)
+}
+
+// denseSpan returns the smallest and largest of ids when they span at
+// most twice as many values as there are ids (at least 16 of them), so
+// that reading the whole range costs less than looking each one up.
+func denseSpan[T uint32 | int64](ids []T) (lo, hi T, ok bool) {
+	if len(ids) < 16 {
+		return 0, 0, false
+	}
+	lo, hi = slices.Min(ids), slices.Max(ids)
+	return lo, hi, uint64(hi-lo) < 2*uint64(len(ids))
 }
 
 type rowsLike interface {
@@ -410,11 +445,11 @@ func (s *Store) Structure(ctx context.Context, m store.Message) (*mimeparse.Mess
 	if err := s.read.QueryRowContext(ctx, "SELECT structure FROM body_structures WHERE body_id = $1", m.BodyID).Scan(&raw); err != nil {
 		return nil, notFound(err, fmt.Sprintf("body %d", m.BodyID))
 	}
-	var p mimeparse.Message
-	if err := json.Unmarshal(raw, &p); err != nil {
+	p, err := mimeparse.Decode(raw)
+	if err != nil {
 		return nil, fmt.Errorf("body %d: decode structure: %w", m.BodyID, err)
 	}
-	return &p, nil
+	return p, nil
 }
 
 // Structures implements store.Store.
@@ -426,22 +461,38 @@ func (s *Store) Structures(ctx context.Context, msgs []store.Message) (map[int64
 	if len(msgs) == 0 {
 		return out, nil
 	}
-	rows, err := s.read.QueryContext(ctx, "SELECT body_id, structure FROM body_structures WHERE body_id IN (SELECT value FROM json_each($1))", idList(store.BodyIDs(msgs)))
+	ids := store.BodyIDs(msgs)
+	var rows *sql.Rows
+	var err error
+	lo, hi, dense := denseSpan(ids)
+	if dense {
+		// As in MessagesByUID: one range scan, the rows not asked for
+		// dropped before decoding.
+		slices.Sort(ids)
+		rows, err = s.read.QueryContext(ctx, "SELECT body_id, structure FROM body_structures WHERE body_id BETWEEN $1 AND $2", lo, hi)
+	} else {
+		rows, err = s.read.QueryContext(ctx, "SELECT body_id, structure FROM body_structures WHERE body_id IN (SELECT value FROM json_each($1))", idList(ids))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("structures: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
-		var raw []byte
+		var raw sql.RawBytes // valid until Next; Decode copies what it keeps
 		if err := rows.Scan(&id, &raw); err != nil {
 			return nil, fmt.Errorf("structures: %w", err)
 		}
-		var p mimeparse.Message
-		if err := json.Unmarshal(raw, &p); err != nil {
+		if dense {
+			if _, found := slices.BinarySearch(ids, id); !found {
+				continue
+			}
+		}
+		p, err := mimeparse.Decode(raw)
+		if err != nil {
 			return nil, fmt.Errorf("body %d: decode structure: %w", id, err)
 		}
-		out[id] = &p
+		out[id] = p
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("structures: %w", err)

@@ -678,3 +678,53 @@ func testDeliverEndsWithNewline(t *testing.T, s store.Store) {
 		t.Errorf("moved %d messages, want %d", len(pairs), len(cases))
 	}
 }
+
+// testMessagesByUIDMany asks for many UIDs close together, in disorder,
+// with repeats, gaps, an expunged and missing ones (a FETCH of a sequence
+// set), next to another folder's messages delivered in between: exactly
+// the asked-for messages come back, and Structures of them gives exactly
+// their structures.
+func testMessagesByUIDMany(t *testing.T, s store.Store) {
+	a := mustAccount(t, s, "ivan@example.org")
+	in := inbox(t, s, a.ID)
+	sent := folder(t, s, a.ID, "Sent")
+	var ms []store.Message
+	for i := range 40 {
+		ms = append(ms, deliverTo(t, s, in, textMsg(fmt.Sprintf("inbox %d", i+1), "x")))
+		deliverTo(t, s, sent, textMsg(fmt.Sprintf("sent %d", i+1), "y"))
+	}
+	if _, err := s.Expunge(ctx(t), in.ID, []uint32{7}); err != nil {
+		t.Fatal(err)
+	}
+	var ask, want []uint32
+	for u := 39; u >= 1; u -= 2 {
+		ask = append(ask, uint32(u))
+		if u != 7 {
+			want = append(want, uint32(u))
+		}
+	}
+	ask = append(ask, 3, 2, 41, 45)
+	want = append(want, 2)
+	slices.Sort(want)
+	got, err := s.MessagesByUID(ctx(t), in.ID, ask)
+	if err != nil {
+		t.Fatalf("MessagesByUID: %v", err)
+	}
+	wantUIDs(t, uidsOf(got), want, "MessagesByUID(odd UIDs, 2, repeats, missing)")
+	for _, m := range got {
+		sameMessage(t, m, ms[m.UID-1], "MessagesByUID")
+	}
+	sts, err := s.Structures(ctx(t), got)
+	if err != nil {
+		t.Fatalf("Structures: %v", err)
+	}
+	if len(sts) != len(got) {
+		t.Errorf("Structures of %d messages returned %d", len(got), len(sts))
+	}
+	for _, m := range got {
+		st := sts[m.BodyID]
+		if want := fmt.Sprintf("inbox %d", m.UID); st == nil || st.Root == nil || st.Root.Envelope == nil || st.Root.Envelope.Subject != want {
+			t.Errorf("Structures[body of UID %d] = %+v, want subject %q", m.UID, st, want)
+		}
+	}
+}

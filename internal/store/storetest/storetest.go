@@ -155,6 +155,7 @@ var tests = []test{
 	{"Usage/Mix", testUsageMix},
 	{"Messages/Iterate", testMessagesIterate},
 	{"Messages/ByUID", testMessagesByUID},
+	{"Messages/ByUIDMany", testMessagesByUIDMany},
 	{"Messages/ByID", testMessagesByID},
 
 	// Flags.
