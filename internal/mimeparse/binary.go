@@ -22,6 +22,7 @@ import (
 //	uvarint  params     number of Params, disposition params included (hint)
 //	varint   Size
 //	varint   Lines
+//	byte     HeaderBytes
 //	string   Text.Headers
 //	string   Text.Body
 //	byte     1 if Root follows, 0 if not
@@ -116,6 +117,7 @@ func Encode(m *Message) []byte {
 	b = binary.AppendUvarint(b, uint64(c.params))
 	b = binary.AppendVarint(b, m.Size)
 	b = binary.AppendVarint(b, m.Lines)
+	b = append(b, byte(m.HeaderBytes))
 	b = appendString(b, m.Text.Headers)
 	b = appendString(b, m.Text.Body)
 	if m.Root == nil {
@@ -402,13 +404,14 @@ type decoder struct {
 }
 
 var (
-	errShort    = errors.New("truncated")
-	errVarint   = errors.New("bad varint")
-	errTooLong  = errors.New("length beyond the end")
-	errTooDeep  = errors.New("parts nested too deep")
-	errBadMask  = errors.New("unknown field bits")
-	errBadFlag  = errors.New("bad root flag")
-	errTrailing = errors.New("trailing bytes")
+	errShort          = errors.New("truncated")
+	errVarint         = errors.New("bad varint")
+	errTooLong        = errors.New("length beyond the end")
+	errTooDeep        = errors.New("parts nested too deep")
+	errBadMask        = errors.New("unknown field bits")
+	errBadFlag        = errors.New("bad root flag")
+	errBadHeaderBytes = errors.New("bad header bytes value")
+	errTrailing       = errors.New("trailing bytes")
 )
 
 func (d *decoder) uvarint() (uint64, error) {
@@ -568,6 +571,13 @@ func (d *decoder) message() (*Message, error) {
 	if m.Lines, err = d.varint(); err != nil {
 		return nil, err
 	}
+	if d.i >= len(d.s) {
+		return nil, errShort
+	}
+	if m.HeaderBytes = HeaderBytes(d.s[d.i]); m.HeaderBytes > Headers8bit {
+		return nil, errBadHeaderBytes
+	}
+	d.i++
 	if m.Text.Headers, err = d.string(); err != nil {
 		return nil, err
 	}

@@ -123,6 +123,7 @@ func TestBinaryRoundTripEdges(t *testing.T) {
 	cases := map[string]*Message{
 		"empty":           {},
 		"no root":         {Size: 5, Lines: 1},
+		"8-bit headers":   {HeaderBytes: Headers8bit, Root: &Part{}},
 		"empty root":      {Root: &Part{}},
 		"empty envelope":  {Root: &Part{Envelope: &Envelope{}}},
 		"negative":        {Size: -1, Lines: -1 << 63, Root: &Part{HeaderStart: -5, BodyStart: 1 << 62, End: -1 << 63, Lines: 1<<63 - 1}},
@@ -167,6 +168,7 @@ func TestDecodeJSONRows(t *testing.T) {
 	}
 	want := mustParse(t, "From: A <a@b.c>\r\nSubject: hi\r\n\r\nbody\r\n")
 	want.Text = SearchText{}
+	want.HeaderBytes = HeadersUnknown // not recorded before HeaderBytes existed
 	if !reflect.DeepEqual(m, want) {
 		t.Fatalf("old JSON row decodes to\n%+v\nwant\n%+v", m, want)
 	}
