@@ -404,6 +404,12 @@ func (s *session) cmdFetch(tag string, uid bool) (string, error) {
 		}
 	}
 	uids := make([]uint32, 0, fetchChunk)
+	expungeIssued, uidOnly := false, true
+	for _, it := range a.items {
+		if it.kind != fetchUID {
+			uidOnly = false
+		}
+	}
 	for len(idx) > 0 {
 		n := min(len(idx), fetchChunk)
 		uids = uids[:0]
@@ -414,6 +420,15 @@ func (s *session) cmdFetch(tag string, uid bool) (string, error) {
 		msgs, err := s.srv.opts.Store.MessagesByUID(s.ctx, mb.folder.ID, uids)
 		if err != nil {
 			return "", fmt.Errorf("fetch: %w", err)
+		}
+		if len(msgs) < len(uids) && a.changedSince == 0 && !uidOnly {
+			// Messages another session expunged that this one has not
+			// been told of yet (they keep their numbers until it is):
+			// their data is gone. The others are answered, and the
+			// FETCH ends with OK [EXPUNGEISSUED] (RFC 9051 §7.1), as
+			// Dovecot does: a NO would make clients drop the whole
+			// answer.
+			expungeIssued = true
 		}
 		if a.changedSince > 0 {
 			msgs = slices.DeleteFunc(msgs, func(m store.Message) bool { return m.ModSeq <= a.changedSince })
@@ -451,9 +466,22 @@ func (s *session) cmdFetch(tag string, uid bool) (string, error) {
 				return "", fmt.Errorf("fetch: %w", err)
 			}
 		}
+		byUID := make(map[uint32]store.Message, len(msgs))
 		for _, m := range msgs {
-			seq := mb.seqOf(m.UID)
+			byUID[m.UID] = m
+		}
+		for _, u := range uids {
+			seq := mb.seqOf(u)
 			if seq == 0 {
+				continue
+			}
+			m, ok := byUID[u]
+			if !ok {
+				if uidOnly && a.changedSince == 0 {
+					// Expunged by another session, not yet told: the
+					// UID is still known (Dovecot answers so too).
+					s.writef("* %d FETCH (UID %d)\r\n", seq, u)
+				}
 				continue
 			}
 			if err := s.writeFetch(seq, m, sts[m.BodyID], a.items, seenNow[m.UID]); err != nil {
@@ -469,6 +497,9 @@ func (s *session) cmdFetch(tag string, uid bool) (string, error) {
 	if err := s.fetchErr; err != nil {
 		s.fetchErr = nil
 		return "", err
+	}
+	if expungeIssued {
+		return "[EXPUNGEISSUED] Some messages were already expunged", nil
 	}
 	return "", nil
 }
