@@ -281,7 +281,7 @@ func (s *session) openURL(raw string) (io.Reader, io.Closer, error) {
 	if secText != "" {
 		sr := newReader(bufio.NewReader(strings.NewReader("")), func() error { return errors.New("no literals") })
 		sr.line = []byte("[" + secText + "]")
-		if sec, err = parseSection(sr, false); err != nil || !sr.atEnd() {
+		if sec, err = parseSection(sr); err != nil || !sr.atEnd() {
 			return nil, nil, badURL(raw, "Bad section in URL")
 		}
 	}

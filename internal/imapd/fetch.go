@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime/quotedprintable"
 	"slices"
 	"strconv"
@@ -218,7 +219,7 @@ func parseFetchAtt(r *reader) ([]fetchItem, error) {
 		fallthrough
 	case "BODY.PEEK":
 		it := fetchItem{kind: fetchSection, peek: name == "BODY.PEEK"}
-		sec, err := parseSection(r, false)
+		sec, err := parseSection(r)
 		if err != nil {
 			return nil, err
 		}
@@ -232,7 +233,7 @@ func parseFetchAtt(r *reader) ([]fetchItem, error) {
 		if name == "BINARY.SIZE" {
 			it.kind = fetchBinarySize
 		}
-		sec, err := parseSection(r, true)
+		sec, err := parseSection(r)
 		if err != nil {
 			return nil, err
 		}
@@ -250,8 +251,12 @@ func parseFetchAtt(r *reader) ([]fetchItem, error) {
 	return nil, errSyntax("unknown fetch item %s", name)
 }
 
-// parseSection parses "[" section "]" (binary: part numbers only).
-func parseSection(r *reader, binary bool) (section, error) {
+// parseSection parses "[" section "]". BINARY sections take the same
+// specifiers as BODY ones: RFC 3516 allows part numbers only, Dovecot
+// (and so clients tested against it) also HEADER, HEADER.FIELDS[.NOT],
+// TEXT and MIME, whose bytes carry no transfer encoding to undo or are
+// decoded like a part (see writeBinary).
+func parseSection(r *reader) (section, error) {
 	var sec section
 	if err := r.expect('['); err != nil {
 		return sec, err
@@ -268,13 +273,8 @@ func parseSection(r *reader, binary bool) (section, error) {
 		if !r.consume('.') {
 			break
 		}
-		if binary {
-			if r.peek() < '1' || r.peek() > '9' {
-				return sec, r.unexpected("part number")
-			}
-		}
 	}
-	if !binary && r.peek() != ']' {
+	if r.peek() != ']' {
 		start := r.pos
 		for r.pos < len(r.line) && (isAtomChar(r.line[r.pos]) || r.line[r.pos] == '.') {
 			r.pos++
@@ -305,7 +305,9 @@ func parseSection(r *reader, binary bool) (section, error) {
 	return sec, r.expect(']')
 }
 
-// parsePartial parses an optional "<start.count>".
+// parsePartial parses an optional "<start.count>", or "<start>" for
+// everything from start on (not in RFC 3501's grammar; Dovecot takes it,
+// and it is unambiguous).
 func parsePartial(r *reader, it *fetchItem) error {
 	if !r.consume('<') {
 		return nil
@@ -313,6 +315,10 @@ func parsePartial(r *reader, it *fetchItem) error {
 	start, err := r.number64()
 	if err != nil {
 		return err
+	}
+	if r.consume('>') {
+		it.partial, it.start, it.count = true, int64(start), math.MaxInt64
+		return nil
 	}
 	if err := r.expect('.'); err != nil {
 		return err
@@ -404,6 +410,12 @@ func (s *session) cmdFetch(tag string, uid bool) (string, error) {
 		}
 	}
 	uids := make([]uint32, 0, fetchChunk)
+	expungeIssued, uidOnly := false, true
+	for _, it := range a.items {
+		if it.kind != fetchUID {
+			uidOnly = false
+		}
+	}
 	for len(idx) > 0 {
 		n := min(len(idx), fetchChunk)
 		uids = uids[:0]
@@ -414,6 +426,15 @@ func (s *session) cmdFetch(tag string, uid bool) (string, error) {
 		msgs, err := s.srv.opts.Store.MessagesByUID(s.ctx, mb.folder.ID, uids)
 		if err != nil {
 			return "", fmt.Errorf("fetch: %w", err)
+		}
+		if len(msgs) < len(uids) && a.changedSince == 0 && !uidOnly {
+			// Messages another session expunged that this one has not
+			// been told of yet (they keep their numbers until it is):
+			// their data is gone. The others are answered, and the
+			// FETCH ends with OK [EXPUNGEISSUED] (RFC 9051 §7.1), as
+			// Dovecot does: a NO would make clients drop the whole
+			// answer.
+			expungeIssued = true
 		}
 		if a.changedSince > 0 {
 			msgs = slices.DeleteFunc(msgs, func(m store.Message) bool { return m.ModSeq <= a.changedSince })
@@ -451,9 +472,22 @@ func (s *session) cmdFetch(tag string, uid bool) (string, error) {
 				return "", fmt.Errorf("fetch: %w", err)
 			}
 		}
+		byUID := make(map[uint32]store.Message, len(msgs))
 		for _, m := range msgs {
-			seq := mb.seqOf(m.UID)
+			byUID[m.UID] = m
+		}
+		for _, u := range uids {
+			seq := mb.seqOf(u)
 			if seq == 0 {
+				continue
+			}
+			m, ok := byUID[u]
+			if !ok {
+				if uidOnly && a.changedSince == 0 {
+					// Expunged by another session, not yet told: the
+					// UID is still known (Dovecot answers so too).
+					s.writef("* %d FETCH (UID %d)\r\n", seq, u)
+				}
 				continue
 			}
 			if err := s.writeFetch(seq, m, sts[m.BodyID], a.items, seenNow[m.UID]); err != nil {
@@ -469,6 +503,9 @@ func (s *session) cmdFetch(tag string, uid bool) (string, error) {
 	if err := s.fetchErr; err != nil {
 		s.fetchErr = nil
 		return "", err
+	}
+	if expungeIssued {
+		return "[EXPUNGEISSUED] Some messages were already expunged", nil
 	}
 	return "", nil
 }
@@ -808,36 +845,13 @@ func (s *session) writeSection(d *msgData, it fetchItem) error {
 	if it.partial {
 		name += "<" + strconv.FormatInt(it.start, 10) + ">"
 	}
-	body, err := d.open()
+	r, size, ok, err := d.section(sec)
 	if err != nil {
-		return fmt.Errorf("fetch body of UID %d: %w", d.m.UID, err)
+		return err
 	}
-	var start, end int64
-	if len(sec.path) == 0 && sec.specifier == "" {
-		start, end = 0, body.Size()
-	} else {
-		st, err := d.structure()
-		if err != nil {
-			return fmt.Errorf("fetch section of UID %d: %w", d.m.UID, err)
-		}
-		var ok bool
-		start, end, ok = sectionRange(st, sec)
-		if !ok {
-			s.writef("%s NIL", name)
-			return nil
-		}
-	}
-	end = min(end, body.Size())
-	start = min(start, end)
-	var r io.Reader = io.NewSectionReader(body, start, end-start)
-	size := end - start
-	if strings.HasPrefix(sec.specifier, "HEADER.FIELDS") {
-		hdr, err := io.ReadAll(io.LimitReader(r, 8<<20))
-		if err != nil {
-			return fmt.Errorf("read header of UID %d: %w", d.m.UID, err)
-		}
-		hdr = filterHeader(hdr, sec.fields, sec.specifier == "HEADER.FIELDS.NOT")
-		r, size = bytes.NewReader(hdr), int64(len(hdr))
+	if !ok {
+		s.writef("%s NIL", name)
+		return nil
 	}
 	if it.partial {
 		off := min(it.start, size)
@@ -852,6 +866,39 @@ func (s *session) writeSection(d *msgData, it fetchItem) error {
 		return fmt.Errorf("fetch UID %d: %w", d.m.UID, err)
 	}
 	return nil
+}
+
+// section returns the bytes of a BODY section as the session sees them
+// and their length; ok is false when the section does not exist.
+func (d *msgData) section(sec section) (r io.Reader, size int64, ok bool, err error) {
+	body, err := d.open()
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("fetch body of UID %d: %w", d.m.UID, err)
+	}
+	var start, end int64
+	if len(sec.path) == 0 && sec.specifier == "" {
+		start, end = 0, body.Size()
+	} else {
+		st, err := d.structure()
+		if err != nil {
+			return nil, 0, false, fmt.Errorf("fetch section of UID %d: %w", d.m.UID, err)
+		}
+		if start, end, ok = sectionRange(st, sec); !ok {
+			return nil, 0, false, nil
+		}
+	}
+	end = min(end, body.Size())
+	start = min(start, end)
+	r, size = io.NewSectionReader(body, start, end-start), end-start
+	if strings.HasPrefix(sec.specifier, "HEADER.FIELDS") {
+		hdr, err := io.ReadAll(io.LimitReader(r, 8<<20))
+		if err != nil {
+			return nil, 0, false, fmt.Errorf("read header of UID %d: %w", d.m.UID, err)
+		}
+		hdr = filterHeader(hdr, sec.fields, sec.specifier == "HEADER.FIELDS.NOT")
+		r, size = bytes.NewReader(hdr), int64(len(hdr))
+	}
+	return r, size, true, nil
 }
 
 // filterHeader keeps (or, with not, drops) the named fields of a header
@@ -928,10 +975,36 @@ func (s *session) writeBinary(d *msgData, it fetchItem) error {
 		return fmt.Errorf("fetch structure of UID %d: %w", d.m.UID, err)
 	}
 	open := func() (io.Reader, error) {
-		if len(it.sec.path) == 0 {
+		var p *mimeparse.Part
+		switch sec := it.sec; {
+		case len(sec.path) == 0 && sec.specifier == "":
 			return io.NewSectionReader(body, 0, body.Size()), nil
+		case sec.specifier == "TEXT":
+			// The body of the message (or of the attached one at
+			// the part): decoded when it is a single part.
+			p = st.Root
+			if len(sec.path) > 0 {
+				if p = st.FindPart(sec.path); p != nil {
+					p = p.Embedded
+				}
+			}
+			if p == nil || p.IsMultipart() {
+				r, _, ok, err := d.section(sec)
+				if err == nil && !ok {
+					err = errNo("", "No such message part")
+				}
+				return r, err
+			}
+		case sec.specifier != "":
+			// Header blocks carry no transfer encoding.
+			r, _, ok, err := d.section(sec)
+			if err == nil && !ok {
+				err = errNo("", "No such message part")
+			}
+			return r, err
+		default:
+			p = st.FindPart(sec.path)
 		}
-		p := st.FindPart(it.sec.path)
 		if p == nil {
 			return nil, errNo("", "No such message part")
 		}

@@ -20,6 +20,8 @@ func FuzzCommand(f *testing.F) {
 		"a6 SELECT &BBIERQQ+BDQETwRJBDgENQ- (CONDSTORE)\r\n",
 		"a7 SEARCH RETURN (MIN MAX SAVE) $ UID 1:*\r\n",
 		"a8 STATUS INBOX (MESSAGES UIDNEXT SIZE)\r\n",
+		"a9 FETCH 1 (BINARY.PEEK[2.HEADER.FIELDS.NOT (Subject)] BINARY.SIZE[1.MIME] BINARY[TEXT]<15>)\r\n",
+		"b1 SUBSCRIBE \"Later/Maybe\"\r\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -275,7 +275,22 @@ func cmdLsub(s *session, tag string) (string, error) {
 	return "", s.list(ref, []string{p}, listOptions{subscribedOnly: true, lsub: true})
 }
 
-// list writes the LIST (or LSUB) responses.
+// listEntry is one mailbox name a LIST or LSUB answers with.
+type listEntry struct {
+	name       string
+	folder     store.Folder
+	exists     bool
+	subscribed bool
+	// childInfo: a LIST (SUBSCRIBED RECURSIVEMATCH) answer for a name
+	// with subscribed descendants the patterns do not match (RFC 5258
+	// §3.5); for LSUB, the \Noselect parent of such descendants (RFC 3501
+	// §6.3.9).
+	childInfo bool
+}
+
+// list writes the LIST (or LSUB) responses. Subscriptions are names of
+// their own: LIST (SUBSCRIBED) and LSUB answer with subscribed names
+// whether or not a folder has them.
 func (s *session) list(ref string, patterns []string, o listOptions) error {
 	resp := "LIST"
 	if o.lsub {
@@ -294,35 +309,19 @@ func (s *session) list(ref string, patterns []string, o listOptions) error {
 	for _, f := range folders {
 		byName[f.Name] = f
 	}
-	// Names to consider: every folder and every implied parent.
-	names := make([]string, 0, len(folders))
-	seen := map[string]bool{}
-	for _, f := range folders {
-		n := f.Name
-		for {
-			if !seen[n] {
-				seen[n] = true
-				names = append(names, n)
-			}
-			i := strings.LastIndex(n, sep)
-			if i < 0 {
-				break
-			}
-			n = n[:i]
+	subs := map[string]bool{}
+	if o.subscribedOnly || o.retSubscribed {
+		names, err := s.srv.opts.Store.Subscriptions(s.ctx, s.acct.ID)
+		if err != nil {
+			return fmt.Errorf("list subscriptions: %w", err)
+		}
+		for _, n := range names {
+			subs[n] = true
 		}
 	}
-	slices.SortFunc(names, func(a, b string) int {
-		if a == "INBOX" {
-			return -1
-		}
-		if b == "INBOX" {
-			return 1
-		}
-		return strings.Compare(a, b)
-	})
-	hasChildren := func(name string, pred func(store.Folder) bool) bool {
+	hasChildren := func(name string) bool {
 		for _, f := range folders {
-			if strings.HasPrefix(f.Name, name+sep) && pred(f) {
+			if strings.HasPrefix(f.Name, name+sep) {
 				return true
 			}
 		}
@@ -336,73 +335,111 @@ func (s *session) list(ref string, patterns []string, o listOptions) error {
 		}
 		return false
 	}
-	for _, name := range names {
-		if !matches(name) {
-			continue
+	entries := map[string]*listEntry{}
+	add := func(name string) *listEntry {
+		e := entries[name]
+		if e == nil {
+			f, ok := byName[name]
+			e = &listEntry{name: name, folder: f, exists: ok, subscribed: subs[name]}
+			entries[name] = e
 		}
-		f, exists := byName[name]
-		var attrs []string
-		childInfo := false
-		if o.subscribedOnly {
-			if !exists || !f.Subscribed {
-				if !o.recursive && !o.lsub {
-					continue
-				}
-				if !hasChildren(name, func(c store.Folder) bool { return c.Subscribed }) {
-					continue
-				}
-				// A parent shown because of subscribed children.
-				if o.lsub {
-					attrs = append(attrs, `\Noselect`)
-				} else {
-					childInfo = true
-				}
-			}
-		} else if !exists {
-			// An implied parent: only shown for "%"-style matches where
-			// a pattern stops at its level.
-			if !o.lsub {
-				attrs = append(attrs, `\NonExistent`, `\Noselect`)
-			}
-		}
-		if o.specialOnly && (!exists || roleAttr(f.Role) == "") {
-			continue
-		}
-		if !exists && o.subscribedOnly && !childInfo && !o.lsub {
-			continue
-		}
-		if !exists && !o.subscribedOnly {
-			// Skip implied parents unless no real descendant matched.
-			if !impliedParentNeeded(name, patterns, ref, folders) {
+		return e
+	}
+	if o.subscribedOnly {
+		for name := range subs {
+			if matches(name) {
+				add(name)
 				continue
 			}
+			if !o.recursive && !o.lsub {
+				continue
+			}
+			// A subscribed name the patterns miss shows through its
+			// matching ancestors.
+			for n := name; strings.Contains(n, sep); {
+				n = n[:strings.LastIndex(n, sep)]
+				if matches(n) {
+					add(n).childInfo = true
+				}
+			}
+		}
+	} else {
+		// Every folder and every implied parent of one.
+		for _, f := range folders {
+			n := f.Name
+			for {
+				if matches(n) && (byName[n].Name != "" || impliedParentNeeded(n, patterns, ref, folders)) {
+					add(n)
+				}
+				i := strings.LastIndex(n, sep)
+				if i < 0 {
+					break
+				}
+				n = n[:i]
+			}
+		}
+	}
+	names := make([]string, 0, len(entries))
+	for n := range entries {
+		names = append(names, n)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		if a == "INBOX" {
+			return -1
+		}
+		if b == "INBOX" {
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	for _, name := range names {
+		e := entries[name]
+		if o.lsub && e.childInfo && e.subscribed {
+			e.childInfo = false
+		}
+		if o.specialOnly && (!e.exists || roleAttr(e.folder.Role) == "") {
+			continue
+		}
+		var attrs []string
+		switch {
+		case o.lsub:
+			if e.childInfo {
+				attrs = append(attrs, `\Noselect`)
+			}
+		case !e.exists && !e.subscribed:
+			// An implied parent (or, with RECURSIVEMATCH, a
+			// parent of subscribed names) that is no folder.
+			attrs = append(attrs, `\NonExistent`, `\Noselect`)
+		case !e.exists:
+			// A subscription without a folder (RFC 5258 §3.1).
+			attrs = append(attrs, `\NonExistent`)
 		}
 		if !o.lsub {
-			if exists && o.retSubscribed && f.Subscribed {
+			if o.retSubscribed && e.subscribed {
 				attrs = append(attrs, `\Subscribed`)
 			}
 			if o.retChildren {
-				if hasChildren(name, func(store.Folder) bool { return true }) {
+				if hasChildren(name) {
 					attrs = append(attrs, `\HasChildren`)
 				} else {
 					attrs = append(attrs, `\HasNoChildren`)
 				}
 			}
-			if exists && o.retSpecial {
-				if a := roleAttr(f.Role); a != "" {
+			if e.exists && o.retSpecial {
+				if a := roleAttr(e.folder.Role); a != "" {
 					attrs = append(attrs, a)
 				}
 			}
 		}
 		b := []byte("* " + resp + " (" + strings.Join(attrs, " ") + ") \"/\" ")
 		b = s.appendMailbox(b, name)
-		if childInfo {
+		if e.childInfo && !o.lsub {
 			b = append(b, ` ("CHILDINFO" ("SUBSCRIBED"))`...)
 		}
 		b = append(b, "\r\n"...)
 		s.bw.Write(b)
-		if len(o.status) > 0 && exists {
-			if err := s.writeStatus(f, o.status); err != nil {
+		if len(o.status) > 0 && e.exists {
+			if err := s.writeStatus(e.folder, o.status); err != nil {
 				return err
 			}
 		}
@@ -435,6 +472,10 @@ func impliedParentNeeded(name string, patterns []string, ref string, folders []s
 func cmdSubscribe(s *session, tag string) (string, error)   { return "", s.subscribe(true) }
 func cmdUnsubscribe(s *session, tag string) (string, error) { return "", s.subscribe(false) }
 
+// subscribe adds or removes a subscription. The name need not be a
+// folder (RFC 3501 §6.3.6 lets a server check, Dovecot does not; RFC 9051
+// §6.3.7 keeps subscriptions of folders that are gone), and unsubscribing
+// a name that is not subscribed is no error.
 func (s *session) subscribe(on bool) error {
 	if err := s.r.sp(); err != nil {
 		return err
@@ -446,11 +487,11 @@ func (s *session) subscribe(on bool) error {
 	if err := s.r.end(); err != nil {
 		return err
 	}
-	f, err := s.folder(name)
-	if err != nil {
-		return err
-	}
-	if err := s.srv.opts.Store.SetSubscribed(s.ctx, f.ID, on); err != nil {
+	name = strings.TrimSuffix(name, sep)
+	if err := s.srv.opts.Store.SetSubscription(s.ctx, s.acct.ID, name, on); err != nil {
+		if errors.Is(err, store.ErrInvalid) {
+			return errNo("CANNOT", "Cannot subscribe to that name")
+		}
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	return nil

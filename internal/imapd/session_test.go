@@ -145,6 +145,7 @@ func TestMailboxCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustHave(t, c.ok(`LIST "" Work/*`), `"Work/Old"`)
+	c.ok("SUBSCRIBE Work")
 	c.ok("UNSUBSCRIBE Work/Old")
 	u = c.ok(`LSUB "" "*"`)
 	if has(u, "Work/Old") || !has(u, `"INBOX"`) {

@@ -145,17 +145,31 @@ type FolderStore interface {
 	// FolderByRole returns the folder with a special-use role.
 	FolderByRole(ctx context.Context, accountID int64, role Role) (Folder, error)
 	// CreateFolder makes a folder. Missing parents in the hierarchy
-	// (separator '/') are not created; role may be RoleNone.
+	// (separator '/') are not created; role may be RoleNone. The new
+	// folder is not subscribed (the standard folders of a new account
+	// are).
 	CreateFolder(ctx context.Context, accountID int64, name string, role Role) (Folder, error)
 	// RenameFolder renames a folder and every folder below it. The inbox
 	// cannot be renamed by this call (IMAP's rename-INBOX semantics are a
 	// move of its messages, done by the IMAP layer).
 	RenameFolder(ctx context.Context, folderID int64, newName string) error
 	// DeleteFolder removes a folder and its messages (updating the quota).
-	// The inbox cannot be deleted. Folders below it are kept.
+	// The inbox cannot be deleted. Folders below it are kept, and so is a
+	// subscription to its name.
 	DeleteFolder(ctx context.Context, folderID int64) error
-	// SetSubscribed marks a folder subscribed or not.
+	// SetSubscribed subscribes or unsubscribes the current name of a
+	// folder (SetSubscription by folder id).
 	SetSubscribed(ctx context.Context, folderID int64, subscribed bool) error
+	// Subscriptions lists the names an account is subscribed to (IMAP
+	// SUBSCRIBE), sorted. A subscription is a name, not a folder: it may
+	// name no folder, survives the deletion of its folder and stays with
+	// the old name when its folder is renamed (RFC 3501 §6.3.6, RFC 9051
+	// §6.3.7).
+	Subscriptions(ctx context.Context, accountID int64) ([]string, error)
+	// SetSubscription subscribes or unsubscribes an account to a name,
+	// whether or not a folder has it; repeating either is no error. INBOX
+	// is matched in any case. Names a folder could not have are ErrInvalid.
+	SetSubscription(ctx context.Context, accountID int64, name string, subscribed bool) error
 	// FolderStatus counts the messages of a folder.
 	FolderStatus(ctx context.Context, folderID int64) (FolderStatus, error)
 	// ClaimRecent claims the folder's messages that no one has claimed
@@ -438,7 +452,9 @@ type Folder struct {
 	UIDValidity   uint32
 	UIDNext       uint32
 	HighestModSeq uint64
-	Subscribed    bool
+	// Subscribed tells whether the folder's name is among the account's
+	// subscriptions.
+	Subscribed bool
 	// RecentUID is where IMAP's \Recent starts: messages with a UID at
 	// or above it have not been claimed (ClaimRecent) by any session.
 	RecentUID uint32

@@ -68,6 +68,8 @@ func TestMigrateStoreToPostgres(t *testing.T) {
 	im.ok("CREATE Work")
 	im.ok("CREATE Unsubscribed")
 	im.ok("UNSUBSCRIBE Unsubscribed")
+	im.ok("SUBSCRIBE Work")
+	im.ok("SUBSCRIBE Gone/Away") // a subscription without a folder
 	im.ok("SELECT INBOX")
 	im.ok(`UID STORE 2 +FLAGS (\Flagged $Important)`)
 	im.ok(`UID STORE 1 +FLAGS (\Deleted)`)

@@ -25,6 +25,13 @@ func fromLineDate(line string) (time.Time, bool) {
 	if err != nil {
 		return time.Time{}, false
 	}
+	// An optional zone after the year ("... 2007 +0200"): the time is
+	// local to it, as the INTERNALDATE the message gets.
+	if len(f) > 7 {
+		if z, err := time.Parse("-0700", f[7]); err == nil {
+			t = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, z.Location())
+		}
+	}
 	return t, true
 }
 

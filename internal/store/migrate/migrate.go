@@ -240,11 +240,14 @@ func tables(dir string) []table {
 			func(v []any) ([]any, error) {
 				return []any{i64(v[0]), i64(v[1]), str(v[2]), str(v[3]), strings.Fields(str(v[4])), secsNotNull(v[5]), secs(v[6])}, nil
 			}},
-		{"folders", "SELECT id, account_id, name, role, uid_validity, uid_next, highest_modseq, subscribed, recent_uid FROM folders",
-			[]string{"id", "account_id", "name", "role", "uid_validity", "uid_next", "highest_modseq", "subscribed", "recent_uid"},
+		{"folders", "SELECT id, account_id, name, role, uid_validity, uid_next, highest_modseq, recent_uid FROM folders",
+			[]string{"id", "account_id", "name", "role", "uid_validity", "uid_next", "highest_modseq", "recent_uid"},
 			func(v []any) ([]any, error) {
-				return []any{i64(v[0]), i64(v[1]), str(v[2]), str(v[3]), i64(v[4]), i64(v[5]), i64(v[6]), boolean(v[7]), i64(v[8])}, nil
+				return []any{i64(v[0]), i64(v[1]), str(v[2]), str(v[3]), i64(v[4]), i64(v[5]), i64(v[6]), i64(v[7])}, nil
 			}},
+		{"subscriptions", "SELECT account_id, name FROM subscriptions",
+			[]string{"account_id", "name"},
+			func(v []any) ([]any, error) { return []any{i64(v[0]), str(v[1])}, nil }},
 		{"bodies", `SELECT b.id, b.blob, b.data, b.size, coalesce(s.structure, x'') FROM bodies b
 			LEFT JOIN body_structures s ON s.body_id = b.id ORDER BY b.id`,
 			[]string{"id", "blob", "data", "size", "structure"},

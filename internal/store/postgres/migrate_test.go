@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -49,10 +50,12 @@ func TestMigrateEndsNewline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Undo the later migration too (dkim_mtasts), then this one.
-	for _, q := range []string{"DROP TABLE dkim_keys", "DROP TABLE mta_sts_policies",
+	// Undo the later migrations too (subscriptions, dkim_mtasts), then
+	// this one.
+	for _, q := range append(undoSubscriptions,
+		"DROP TABLE dkim_keys", "DROP TABLE mta_sts_policies",
 		"DELETE FROM schema_migrations WHERE name LIKE '%_dkim_mtasts.sql'",
-		"ALTER TABLE messages DROP COLUMN ends_newline", "DELETE FROM schema_migrations WHERE name LIKE '%_ends_newline.sql'"} {
+		"ALTER TABLE messages DROP COLUMN ends_newline", "DELETE FROM schema_migrations WHERE name LIKE '%_ends_newline.sql'") {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -68,5 +71,59 @@ func TestMigrateEndsNewline(t *testing.T) {
 		if m.EndsWithNewline != bodies[i].want {
 			t.Errorf("message %d after migration: EndsWithNewline = %v, want %v", i, m.EndsWithNewline, bodies[i].want)
 		}
+	}
+}
+
+// undoSubscriptions turns a database back to before the subscriptions
+// migration: a subscribed flag per folder, no subscriptions table.
+var undoSubscriptions = []string{
+	"ALTER TABLE folders ADD COLUMN subscribed boolean NOT NULL DEFAULT true",
+	`UPDATE folders SET subscribed = EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = folders.account_id AND s.name = folders.name)`,
+	"DROP TABLE subscriptions",
+	"DELETE FROM schema_migrations WHERE name LIKE '%_subscriptions.sql'",
+}
+
+// TestMigrateSubscriptions takes a database back to before the
+// subscriptions table (a subscribed flag per folder) and reopens it: the
+// subscribed folders, and only they, are subscribed afterwards.
+func TestMigrateSubscriptions(t *testing.T) {
+	ctx := context.Background()
+	dsn := newMigratedDatabase(t)
+	s, err := Open(ctx, Options{DSN: dsn, Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateDomain(ctx, "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.CreateAccount(ctx, store.NewAccount{Address: "anna@example.org", PasswordHash: "x", Settings: store.DefaultSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"Work", "Work/Old", "Hobby"} {
+		if _, err := s.CreateFolder(ctx, a.ID, n, store.RoleNone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range append(undoSubscriptions, "UPDATE folders SET subscribed = name IN ('INBOX', 'Work/Old')") {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close(ctx)
+
+	s = openDSN(t, dsn)
+	subs, err := s.Subscriptions(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"INBOX", "Work/Old"}; !slices.Equal(subs, want) {
+		t.Errorf("subscriptions after migration = %q, want %q", subs, want)
 	}
 }

@@ -312,6 +312,9 @@ func (s *Store) CreateAccount(ctx context.Context, na store.NewAccount) (store.A
 			if _, err := insertFolder(w, a.ID, sf.Name, sf.Role); err != nil {
 				return err
 			}
+			if err := setSubscription(w, a.ID, sf.Name, true); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -9,7 +9,10 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-const folderColumns = "id, account_id, name, role, uid_validity, uid_next, highest_modseq, subscribed, recent_uid"
+// folderColumns are the columns scanFolder reads from the folders table;
+// Subscribed comes from the subscriptions table.
+const folderColumns = `id, account_id, name, role, uid_validity, uid_next, highest_modseq,
+	EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = folders.account_id AND s.name = folders.name), recent_uid`
 
 func scanFolder(r scanner) (store.Folder, error) {
 	var f store.Folder
@@ -50,7 +53,7 @@ func folderKey(name string) string {
 // its row id: ids are never reused, so a folder re-created under an old name
 // gets a higher UIDVALIDITY, as IMAP requires.
 func insertFolder(w *wtx, accountID int64, name string, role store.Role) (store.Folder, error) {
-	f := store.Folder{AccountID: accountID, Name: name, Role: role, UIDNext: 1, HighestModSeq: 1, Subscribed: true, RecentUID: 1}
+	f := store.Folder{AccountID: accountID, Name: name, Role: role, UIDNext: 1, HighestModSeq: 1, RecentUID: 1}
 	err := w.queryRow(`INSERT INTO folders (account_id, name, role, uid_validity)
 		VALUES ($1, $2, $3, 0) RETURNING id`, accountID, name, string(role)).Scan(&f.ID)
 	if isUnique(err) {
@@ -243,13 +246,68 @@ func (s *Store) DeleteFolder(ctx context.Context, folderID int64) error {
 func (s *Store) SetSubscribed(ctx context.Context, folderID int64, subscribed bool) error {
 	return s.update(ctx, func(w *wtx) error {
 		var accountID int64
-		err := w.queryRow("UPDATE folders SET subscribed = $1 WHERE id = $2 RETURNING account_id", subscribed, folderID).Scan(&accountID)
-		if err != nil {
+		var name string
+		if err := w.queryRow("SELECT account_id, name FROM folders WHERE id = $1", folderID).Scan(&accountID, &name); err != nil {
 			return notFound(err, fmt.Sprintf("folder %d", folderID))
 		}
-		w.publish(store.Event{AccountID: accountID, FolderID: folderID, Kind: store.EventFolders})
-		return nil
+		return setSubscription(w, accountID, name, subscribed)
 	})
+}
+
+// Subscriptions implements store.Store.
+func (s *Store) Subscriptions(ctx context.Context, accountID int64) ([]string, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, "SELECT name FROM subscriptions WHERE account_id = $1 ORDER BY name", accountID)
+	if err != nil {
+		return nil, fmt.Errorf("list subscriptions: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("list subscriptions: %w", err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list subscriptions: %w", err)
+	}
+	return out, nil
+}
+
+// SetSubscription implements store.Store.
+func (s *Store) SetSubscription(ctx context.Context, accountID int64, name string, subscribed bool) error {
+	name = folderKey(name)
+	if err := checkFolderName(name); err != nil {
+		return fmt.Errorf("subscription: %w", err)
+	}
+	return s.update(ctx, func(w *wtx) error {
+		var n int
+		if err := w.queryRow("SELECT count(*) FROM accounts WHERE id = $1", accountID).Scan(&n); err != nil {
+			return fmt.Errorf("subscription: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("subscription: account %d: %w", accountID, store.ErrNotFound)
+		}
+		return setSubscription(w, accountID, name, subscribed)
+	})
+}
+
+// setSubscription adds or removes a subscription inside a write
+// transaction and tells the account's sessions.
+func setSubscription(w *wtx, accountID int64, name string, subscribed bool) error {
+	q := "INSERT INTO subscriptions (account_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+	if !subscribed {
+		q = "DELETE FROM subscriptions WHERE account_id = $1 AND name = $2"
+	}
+	if _, err := w.exec(q, accountID, name); err != nil {
+		return fmt.Errorf("subscription %s: %w", name, err)
+	}
+	w.publish(store.Event{AccountID: accountID, Kind: store.EventFolders})
+	return nil
 }
 
 // FolderStatus implements store.Store.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,9 +69,9 @@ func TestMigrateEndsNewline(t *testing.T) {
 	if version == 0 {
 		t.Fatal("no ends_newline migration")
 	}
-	// Undo the later migrations too (dkim_mtasts, version 8, and
-	// body_structures, version 7), then this one.
-	for _, q := range []string{
+	// Undo the later migrations too (subscriptions, version 9;
+	// dkim_mtasts, version 8; body_structures, version 7), then this one.
+	for _, q := range append(undoSubscriptions,
 		"DROP TABLE dkim_keys",
 		"DROP TABLE mta_sts_policies",
 		"ALTER TABLE bodies ADD COLUMN structure BLOB NOT NULL DEFAULT x''",
@@ -78,7 +79,7 @@ func TestMigrateEndsNewline(t *testing.T) {
 		"DROP TABLE body_structures",
 		"ALTER TABLE messages DROP COLUMN ends_newline",
 		fmt.Sprintf("PRAGMA user_version = %d", version-1),
-	} {
+	) {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -130,14 +131,14 @@ func TestMigrateBodyStructures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{
+	for _, q := range append(undoSubscriptions,
 		"DROP TABLE dkim_keys",
 		"DROP TABLE mta_sts_policies",
 		"ALTER TABLE bodies ADD COLUMN structure BLOB NOT NULL DEFAULT x''",
 		"UPDATE bodies SET structure = (SELECT structure FROM body_structures WHERE body_id = bodies.id)",
 		"DROP TABLE body_structures",
 		"PRAGMA user_version = 6",
-	} {
+	) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -163,5 +164,85 @@ func TestMigrateBodyStructures(t *testing.T) {
 	var cols int
 	if err := s.read.QueryRow("SELECT count(*) FROM pragma_table_info('bodies') WHERE name = 'structure'").Scan(&cols); err != nil || cols != 0 {
 		t.Errorf("bodies.structure still there (%d, %v)", cols, err)
+	}
+}
+
+// undoSubscriptions turns a database back to before the subscriptions
+// migration: a subscribed flag per folder, no subscriptions table.
+var undoSubscriptions = []string{
+	"ALTER TABLE folders ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 1",
+	"UPDATE folders SET subscribed = EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = folders.account_id AND s.name = folders.name)",
+	"DROP TABLE subscriptions",
+}
+
+// TestMigrateSubscriptions opens a store written before the subscriptions
+// table (a subscribed flag per folder): the subscribed folders, and only
+// they, are subscribed afterwards, and the flag column is gone.
+func TestMigrateSubscriptions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateDomain(ctx, "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.CreateAccount(ctx, store.NewAccount{Address: "anna@example.org", PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"Work", "Work/Old", "Hobby"} {
+		if _, err := s.CreateFolder(ctx, a.ID, n, store.RoleNone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	version := 0
+	entries, err := migrationFiles.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), "_subscriptions.sql"); ok {
+			if version, err = strconv.Atoi(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if version == 0 {
+		t.Fatal("no subscriptions migration")
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "pochta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The old schema: INBOX and Work/Old subscribed, the rest not.
+	for _, q := range append(undoSubscriptions,
+		"UPDATE folders SET subscribed = (name IN ('INBOX', 'Work/Old'))",
+		fmt.Sprintf("PRAGMA user_version = %d", version-1),
+	) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err = Open(ctx, Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("reopen (migrate): %v", err)
+	}
+	defer s.Close()
+	subs, err := s.Subscriptions(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"INBOX", "Work/Old"}; !slices.Equal(subs, want) {
+		t.Errorf("subscriptions after migration = %q, want %q", subs, want)
+	}
+	var cols int
+	if err := s.read.QueryRow("SELECT count(*) FROM pragma_table_info('folders') WHERE name = 'subscribed'").Scan(&cols); err != nil || cols != 0 {
+		t.Errorf("folders.subscribed still there (%d, %v)", cols, err)
 	}
 }

@@ -118,6 +118,11 @@ var tests = []test{
 	{"Folder/DeleteKeepsChildren", testFolderDeleteKeepsChildren},
 	{"Folder/RecreateNewUIDValidity", testFolderRecreateNewUIDValidity},
 	{"Folder/Subscribe", testFolderSubscribe},
+	{"Subscription/StandardFolders", testSubscriptionStandardFolders},
+	{"Subscription/WithoutFolder", testSubscriptionWithoutFolder},
+	{"Subscription/SurvivesDelete", testSubscriptionSurvivesDelete},
+	{"Subscription/StaysOnRename", testSubscriptionStaysOnRename},
+	{"Subscription/DeleteAccount", testSubscriptionDeleteAccount},
 	{"Folder/Status", testFolderStatus},
 	{"Folder/OtherAccount", testFolderOtherAccount},
 
@@ -202,6 +207,7 @@ var tests = []test{
 	{"Events/Move", testEventsMove},
 	{"Events/Copy", testEventsCopy},
 	{"Events/Folders", testEventsFolders},
+	{"Events/Subscription", testEventsSubscription},
 	{"Events/OtherAccount", testEventsOtherAccount},
 	{"Events/Close", testEventsClose},
 
