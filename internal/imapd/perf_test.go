@@ -77,10 +77,13 @@ func (c *client) drain(tag, cmd string) (lines int) {
 
 func benchFetch(b *testing.B, n int, cmd string) { benchFetchSize(b, n, 40, cmd) }
 
-func benchFetchSize(b *testing.B, n, lines int, cmd string) {
+func benchFetchSize(b *testing.B, n, lines int, cmd string, setup ...string) {
 	e := newEnv(b, envOptions{})
 	e.seedFolderSize(n, lines)
 	c := e.login()
+	for _, s := range setup {
+		c.ok(s)
+	}
 	c.ok("SELECT INBOX")
 	cpu0 := cpuTime()
 	b.ResetTimer()
@@ -114,6 +117,17 @@ func BenchmarkFetchEnvelope(b *testing.B) { benchFetch(b, 10000, "FETCH 1:* (ENV
 // that also holds the cached structure.
 func BenchmarkFetchEnvelope20K(b *testing.B) {
 	benchFetchSize(b, 2000, 850, "FETCH 1:* (ENVELOPE)")
+}
+
+// BenchmarkFetchFast is FETCH 1:* FAST (flags, internal date, size) over
+// 10,000 messages in a session without UTF8=ACCEPT, where a size depends
+// on whether the message's headers must be downgraded (RFC 6857).
+func BenchmarkFetchFast(b *testing.B) { benchFetch(b, 10000, "FETCH 1:* FAST") }
+
+// BenchmarkFetchFastUTF8 is BenchmarkFetchFast after ENABLE UTF8=ACCEPT:
+// sizes as stored.
+func BenchmarkFetchFastUTF8(b *testing.B) {
+	benchFetchSize(b, 10000, 40, "FETCH 1:* FAST", "ENABLE UTF8=ACCEPT")
 }
 
 // BenchmarkFetchBodyStructure is FETCH 1:* (BODYSTRUCTURE) over 10,000.
