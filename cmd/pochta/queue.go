@@ -11,11 +11,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/dnsrecords"
 	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/store"
 )
@@ -212,16 +211,6 @@ func dkimKeys(ctx context.Context, cfg *config.Config, st store.Store, log *slog
 	return keys, nil
 }
 
-// dnsRecord is one record for the operator to publish.
-type dnsRecord struct {
-	Name  string `json:"name"`
-	Type  string `json:"type"`
-	Value string `json:"value"`
-	// Zone is the record in zone-file syntax.
-	Zone string `json:"zone"`
-	Note string `json:"note,omitempty"`
-}
-
 func domainDNS(e *env) error {
 	if len(e.args) != 1 {
 		return usagef("name one domain")
@@ -236,67 +225,10 @@ func domainDNS(e *env) error {
 		if err != nil {
 			return err
 		}
-		host := cfg.Hostname
-		var recs []dnsRecord
-		add := func(name, typ, value, note string) error {
-			rr, err := dns.NewRR(fmt.Sprintf("%s. 3600 IN %s %s", name, typ, value))
-			if err != nil {
-				return fmt.Errorf("record %s %s: %w", name, typ, err)
-			}
-			recs = append(recs, dnsRecord{Name: name, Type: typ, Value: value, Zone: rr.String(), Note: note})
-			return nil
-		}
-		txt := func(s string) string {
-			var parts []string
-			for len(s) > 255 {
-				parts = append(parts, `"`+s[:255]+`"`)
-				s = s[255:]
-			}
-			return strings.Join(append(parts, `"`+s+`"`), " ")
-		}
-		steps := []func() error{
-			func() error { return add(d.Name, "MX", "10 "+host+".", "mail for the domain goes to this server") },
-			func() error {
-				return add(d.Name, "TXT", txt("v=spf1 mx -all"), "SPF: only the MX hosts send mail for the domain")
-			},
-		}
-		for _, k := range keys {
-			rec, err := k.Record()
-			if err != nil {
-				return err
-			}
-			steps = append(steps, func() error { return add(k.RecordName(), "TXT", txt(rec), "DKIM key ("+k.Algorithm()+")") })
-		}
-		steps = append(steps,
-			func() error {
-				return add("_dmarc."+d.Name, "TXT", txt("v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@"+d.Name), "DMARC policy")
-			},
-			func() error {
-				return add("_submission._tcp."+d.Name, "SRV", "0 1 587 "+host+".", "RFC 6186: mail programs find the servers")
-			},
-			func() error { return add("_submissions._tcp."+d.Name, "SRV", "0 1 465 "+host+".", "") },
-			func() error { return add("_imap._tcp."+d.Name, "SRV", "0 1 143 "+host+".", "") },
-			func() error { return add("_imaps._tcp."+d.Name, "SRV", "0 1 993 "+host+".", "") },
-			func() error { return add("_pop3._tcp."+d.Name, "SRV", "0 1 110 "+host+".", "") },
-			func() error { return add("_pop3s._tcp."+d.Name, "SRV", "0 1 995 "+host+".", "") },
-			func() error { return add("autoconfig."+d.Name, "CNAME", host+".", "Thunderbird autoconfig") },
-			func() error { return add("autodiscover."+d.Name, "CNAME", host+".", "Outlook autodiscover") },
-		)
-		if mode := cfg.Queue.MTASTSPolicy; mode != "" {
-			p := msgauth.OwnSTSPolicy(mode, host)
-			steps = append(steps,
-				func() error {
-					return add("_mta-sts."+d.Name, "TXT", txt(msgauth.STSRecord(p.ID())), "MTA-STS ("+mode+"): the id changes with the policy")
-				},
-				func() error {
-					return add("mta-sts."+d.Name, "CNAME", host+".", "MTA-STS: the web listener serves the policy; the certificate must name mta-sts."+d.Name)
-				},
-			)
-		}
-		for _, s := range steps {
-			if err := s(); err != nil {
-				return err
-			}
+		recs, err := dnsrecords.For(dnsrecords.Params{Domain: d.Name, Host: cfg.Hostname, Keys: keys,
+			Ports: dnsrecords.Ports(cfg.Listeners()), MTASTSMode: cfg.Queue.MTASTSPolicy})
+		if err != nil {
+			return err
 		}
 		if e.json {
 			return e.printJSON(recs)

@@ -104,6 +104,7 @@ func (s *services) webServer(l config.Listener) protocolServer {
 			Queue:           q,
 			WakeQueue:       wake,
 			OpenConnections: s.limiter.Open,
+			DKIM:            s.dkim,
 			MetricsOnWeb:    s.cfg.Listen.Metrics == "",
 			Logger:          s.log.With("service", "web"),
 		})

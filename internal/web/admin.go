@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/dnsrecords"
+	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -18,26 +21,30 @@ type domainRow struct {
 	DNS []string
 }
 
-// dnsRecords returns the records an operator publishes for a domain.
-func (s *Server) dnsRecords(domain string) []string {
-	host := s.o.Config.Hostname
-	recs := []string{
-		fmt.Sprintf("%s. MX 10 %s.", domain, host),
-		fmt.Sprintf("%s. TXT \"v=spf1 mx -all\"", domain),
-		fmt.Sprintf("_dmarc.%s. TXT \"v=DMARC1; p=quarantine\"", domain),
-		fmt.Sprintf("autoconfig.%s. CNAME %s.", domain, host),
-		fmt.Sprintf("autodiscover.%s. CNAME %s.", domain, host),
-	}
-	srv := map[string]string{"imaps": "_imaps", "imap": "_imap", "pop3s": "_pop3s", "pop3": "_pop3", "submissions": "_submissions", "submission": "_submission"}
-	for _, l := range s.o.Listeners() {
-		name, ok := srv[l.Name]
-		if !ok {
-			continue
+// dnsRecords returns the records an operator publishes for a domain, as
+// zone-file lines (the list `pochta domain dns` prints).
+func (s *Server) dnsRecords(ctx context.Context, domain string) []string {
+	var lines []string
+	var keys []msgauth.Key
+	if s.o.DKIM != nil {
+		var err error
+		if keys, err = s.o.DKIM.Keys(ctx, domain); err != nil {
+			s.o.Logger.Warn("DKIM keys not read", "domain", domain, "err", err)
+			lines = append(lines, "; DKIM keys not readable: "+err.Error())
 		}
-		_, port, _ := strings.Cut(l.Addr[strings.LastIndexByte(l.Addr, ':'):], ":")
-		recs = append(recs, fmt.Sprintf("%s._tcp.%s. SRV 0 1 %s %s.", name, domain, port, host))
 	}
-	return recs
+	recs, err := dnsrecords.For(dnsrecords.Params{Domain: domain, Host: s.o.Config.Hostname, Keys: keys,
+		Ports: dnsrecords.Ports(s.o.Listeners()), MTASTSMode: s.o.Config.Queue.MTASTSPolicy})
+	if err != nil {
+		return append(lines, "; "+err.Error())
+	}
+	for _, r := range recs {
+		if r.Note != "" {
+			lines = append(lines, "; "+r.Note)
+		}
+		lines = append(lines, r.Zone)
+	}
+	return lines
 }
 
 func (s *Server) adminDomains(w http.ResponseWriter, r *http.Request, q *req) {
@@ -52,7 +59,7 @@ func (s *Server) showDomains(w http.ResponseWriter, r *http.Request, q *req, sta
 	}
 	var rows []domainRow
 	for _, d := range ds {
-		rows = append(rows, domainRow{Domain: d, DNS: s.dnsRecords(d.Name)})
+		rows = append(rows, domainRow{Domain: d, DNS: s.dnsRecords(r.Context(), d.Name)})
 	}
 	if r.URL.Query().Get("m") == "done" {
 		p.Flash = q.lang.T("admin.done")
@@ -63,9 +70,19 @@ func (s *Server) showDomains(w http.ResponseWriter, r *http.Request, q *req, sta
 
 func (s *Server) adminDomainAdd(w http.ResponseWriter, r *http.Request, q *req) {
 	name := strings.TrimSpace(r.PostFormValue("domain"))
-	if _, err := s.o.Store.CreateDomain(r.Context(), name); err != nil {
+	d, err := s.o.Store.CreateDomain(r.Context(), name)
+	if err != nil {
 		s.showDomains(w, r, q, http.StatusBadRequest, page{Error: q.lang.F("admin.bad", err.Error())})
 		return
+	}
+	if s.o.DKIM != nil {
+		// Mail from the domain is signed from the start, as after
+		// `pochta domain add`.
+		if _, err := s.o.DKIM.Generate(r.Context(), d.Name, s.o.Now()); err != nil {
+			s.o.Logger.Error("DKIM keys of a domain added on the web not made", "domain", d.Name, "err", err)
+			s.showDomains(w, r, q, http.StatusInternalServerError, page{Error: q.lang.F("admin.bad", err.Error())})
+			return
+		}
 	}
 	s.o.Logger.Info("domain added on the web", "domain", name, "by", q.account.Address)
 	http.Redirect(w, r, "/admin?m=done", http.StatusSeeOther)

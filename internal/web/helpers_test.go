@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
@@ -94,7 +96,12 @@ func newSiteWith(t *testing.T, listeners []config.Listener, change func(*config.
 	if s.q, err = delivery.OpenDirQueue(t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
+	secret, err := auth.NewSecretKey(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.srv, err = New(Options{Config: s.cfg, Store: st, Auth: s.auth, Metrics: metrics, Queue: s.q,
+		DKIM:      msgauth.NewStoreKeys(st, secret, 0, log),
 		Listeners: func() []config.Listener { return listeners }, MetricsOnWeb: true, Logger: log,
 		QueueSize:       func(context.Context) (int, error) { return 7, nil },
 		OpenConnections: func() int { return 3 }})

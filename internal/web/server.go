@@ -30,6 +30,7 @@ import (
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -77,6 +78,9 @@ type Options struct {
 	// OpenConnections returns the number of open mail connections; may
 	// be nil.
 	OpenConnections func() int
+	// DKIM makes the DKIM keys of domains added on the admin pages and
+	// gives those shown in their DNS records; nil makes none.
+	DKIM DKIMKeys
 	// MetricsOnWeb serves /metrics on the http/https listeners too (the
 	// default unless a metrics listener of its own is configured).
 	MetricsOnWeb bool
@@ -85,6 +89,15 @@ type Options struct {
 	Logger            *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// DKIMKeys makes and lists the DKIM keys of domains
+// (msgauth.StoreKeys).
+type DKIMKeys interface {
+	// Generate makes a domain's keys, or returns those it has.
+	Generate(ctx context.Context, domain string, now time.Time) ([]msgauth.Key, error)
+	// Keys returns a domain's active keys.
+	Keys(ctx context.Context, domain string) ([]msgauth.Key, error)
 }
 
 // Server is the web application. It is safe for concurrent use.

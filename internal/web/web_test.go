@@ -378,10 +378,18 @@ func TestAdminPages(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("/admin: %d", code)
 	}
-	wantContains(t, body, "example.org. MX 10 mail.example.org.", "_imaps._tcp.example.org. SRV 0 1 993 mail.example.org.")
+	wantContains(t, body, "example.org.\t3600\tIN\tMX\t10 mail.example.org.", "_imaps._tcp.example.org.\t3600\tIN\tSRV\t0 1 993 mail.example.org.",
+		"_dmarc.example.org.\t3600\tIN\tTXT")
 	if code, _, _ := b.post("/admin/domains", url.Values{"domain": {"example.net"}}); code != http.StatusSeeOther {
 		t.Fatalf("add domain: %d", code)
 	}
+	// A domain added on the web gets its DKIM keys at once, and its
+	// records show them.
+	if keys, err := s.st.DKIMKeys(ctx, "example.net"); err != nil || len(keys) != 2 {
+		t.Fatalf("DKIM keys of a domain added on the web: %v, %v", keys, err)
+	}
+	_, _, body = b.get("/admin")
+	wantContains(t, body, "._domainkey.example.net.\t3600\tIN\tTXT\t", "v=DKIM1; k=ed25519; p=", "k=rsa; p=")
 	if _, err := s.st.Domain(ctx, "example.net"); err != nil {
 		t.Fatalf("domain not added: %v", err)
 	}
