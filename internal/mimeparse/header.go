@@ -283,7 +283,16 @@ func (p *parser) addHeaderText(name []byte, v string) {
 		return
 	}
 	n := strings.ToValidUTF8(string(name), "\uFFFD")
-	p.headerText.add(n+": "+decodeHeaderValue(v)+"\n", MaxHeaderText, "")
+	dec := decodeHeaderValue(v)
+	p.headerText.add(n+": "+dec+"\n", MaxHeaderText, "")
+	if isAddressHeader(n) {
+		// The addresses once more without comments and folding, so that
+		// an indexed FROM/TO/CC/BCC search finds them as AddressText
+		// writes them.
+		if norm := AddressText(v); norm != "" && norm != dec {
+			p.headerText.add(n+": "+norm+"\n", MaxHeaderText, "")
+		}
+	}
 }
 
 // parseLanguage splits a Content-Language value into its tags.
