@@ -285,7 +285,9 @@ func (p *parser) addHeaderText(name []byte, v string) {
 	n := strings.ToValidUTF8(string(name), "\uFFFD")
 	dec := decodeHeaderValue(v)
 	p.headerText.add(n+": "+dec+"\n", MaxHeaderText, "")
-	if isAddressHeader(n) {
+	// Plain lists ("a@b, c@d") read the same either way: only comments,
+	// angle-addrs and quoted names can differ (and cost the parse).
+	if isAddressHeader(n) && strings.ContainsAny(v, "(<\"") {
 		// The addresses once more without comments and folding, so that
 		// an indexed FROM/TO/CC/BCC search finds them as AddressText
 		// writes them.
