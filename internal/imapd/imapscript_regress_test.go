@@ -69,3 +69,45 @@ func TestMoveIntoSelectedMailbox(t *testing.T) {
 		t.Fatalf("after MOVE into INBOX: %q, want one message with a new UID", u)
 	}
 }
+
+// An angle-addr with an obsolete source route keeps the route as the
+// address's adl in ENVELOPE instead of dropping it (RFC 3501 section
+// 7.4.2: the second field is the at-domain-list). Found by imaptest's
+// fetch-envelope script.
+func TestEnvelopeKeepsSourceRoute(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.deliver("INBOX", "From: <@relay.example,@hop.example:ann@example.net>\r\n"+
+		"To: Bea <bea@example.net>\r\nSubject: routed\r\n\r\nbody\r\n")
+	c := e.login()
+	c.ok("SELECT INBOX")
+	u := c.ok("FETCH 1 ENVELOPE")
+	mustHave(t, u, `((NIL "@relay.example,@hop.example" "ann" "example.net"))`,
+		`(("Bea" NIL "bea" "example.net"))`)
+}
+
+// FROM, TO, CC and BCC find an address whose header writes it with
+// comments and white space inside ("<ann (x)@ (y) example.net>"), as
+// Dovecot does; the comment text itself stays findable too. Found by
+// imaptest's search-addresses script.
+func TestSearchAddressWithInnerComments(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.deliver("INBOX", "From: <ann (office)@ (main) example.net>\r\nCc: plain@example.org\r\n\r\none\r\n")
+	e.deliver("INBOX", "From: Ann Other <ann@example.net>\r\nCc: Carl <carl@example.org>\r\n\r\ntwo\r\n")
+	e.deliver("INBOX", "From: bob@example.net\r\n\r\nthree\r\n")
+	c := e.login()
+	c.ok("SELECT INBOX")
+	cases := []struct{ key, want string }{
+		{"FROM ann@example.net", "* SEARCH 1 2"},
+		{"FROM nn@exam", "* SEARCH 1 2"},
+		{"FROM office", "* SEARCH 1"},
+		{"FROM \"other <ann@\"", "* SEARCH 2"},
+		{"CC carl", "* SEARCH 2"},
+		{"FROM carl", "* SEARCH"},
+	}
+	for _, tc := range cases {
+		u := c.ok("SEARCH " + tc.key)
+		if len(u) != 1 || u[0] != tc.want {
+			t.Errorf("SEARCH %s: got %q, want %q", tc.key, u, tc.want)
+		}
+	}
+}

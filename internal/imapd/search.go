@@ -421,8 +421,15 @@ func (k *searchKey) eval(e *evalCtx) bool {
 		if k.hits != nil && !k.hits[m.UID] {
 			return false
 		}
+		address := k.op != "HEADER" && k.op != "SUBJECT"
 		for _, v := range headerValues(e.headerBytes(), field) {
 			if containsFold(v, k.str) {
+				return true
+			}
+			// Address keys also match the addresses as written without
+			// comments and folding (as Dovecot does): "user@host" finds
+			// "<user (c)@ (c) host>".
+			if address && k.str != "" && containsFold(mimeparse.AddressText(v), k.str) {
 				return true
 			}
 		}

@@ -47,7 +47,9 @@ func (s *session) appendAddresses(b []byte, list []mimeparse.Address) []byte {
 		default:
 			b = append(b, '(')
 			b = s.appendNString(b, a.Name)
-			b = append(b, " NIL "...)
+			b = append(b, ' ')
+			b = s.appendNString(b, a.Route)
+			b = append(b, ' ')
 			b = s.appendString(b, a.Mailbox)
 			b = append(b, ' ')
 			b = s.appendString(b, a.Host)

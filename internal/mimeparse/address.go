@@ -66,6 +66,26 @@ func parseAddressList(s string) []Address {
 	return out
 }
 
+// AddressText returns an address field's value in the form the IMAP
+// address search keys (FROM, TO, CC, BCC) compare with: every address as
+// `Name <mailbox@host>` and groups as `name: a, b;`, with comments, a
+// source route and white space inside addresses dropped and encoded-words
+// decoded. A "<user (c)@ (c) host>" is found by "user@host" that way.
+func AddressText(value string) string {
+	return decodeHeaderValue(strings.Join(formatAddresses(parseAddressList(value)), ", "))
+}
+
+// isAddressHeader reports whether a header field (any case) holds
+// addresses that the search text also keeps in [AddressText] form.
+func isAddressHeader(name string) bool {
+	for _, f := range [...]string{"from", "to", "cc", "bcc", "sender", "reply-to"} {
+		if strings.EqualFold(name, f) {
+			return true
+		}
+	}
+	return false
+}
+
 // skipQuoted returns the index of the closing quote of the quoted string
 // starting at s[i] (or the last index when it is not closed).
 func skipQuoted(s string, i int) int {
@@ -156,9 +176,9 @@ func parseMailbox(s string) (Address, bool) {
 			i = j - 1
 		}
 	}
-	var addr, disp string
+	var addr, disp, route string
 	if hasAng {
-		addr = cleanAddrSpec(angle)
+		addr, route = cleanAddrSpec(angle)
 		disp = name.String()
 	} else {
 		addr = spec.String()
@@ -170,7 +190,7 @@ func parseMailbox(s string) (Address, bool) {
 	if disp == "" {
 		disp = comment
 	}
-	a := Address{Name: disp}
+	a := Address{Name: disp, Route: route}
 	if at := strings.LastIndexByte(addr, '@'); at >= 0 {
 		a.Mailbox, a.Host = addr[:at], addr[at+1:]
 	} else {
@@ -182,9 +202,10 @@ func parseMailbox(s string) (Address, bool) {
 	return a, true
 }
 
-// cleanAddrSpec removes white space, comments and a source route from the
-// content of an angle-addr.
-func cleanAddrSpec(s string) string {
+// cleanAddrSpec removes white space and comments from the content of an
+// angle-addr and splits off an obsolete source route ("@a,@b:user@host"),
+// returned without its ':'.
+func cleanAddrSpec(s string) (addr, route string) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
@@ -199,14 +220,13 @@ func cleanAddrSpec(s string) string {
 			b.WriteByte(c)
 		}
 	}
-	addr := b.String()
+	addr = b.String()
 	if strings.HasPrefix(addr, "@") {
-		// Obsolete source route: "@a,@b:user@host".
 		if i := strings.IndexByte(addr, ':'); i >= 0 {
-			addr = addr[i+1:]
+			route, addr = addr[:i], addr[i+1:]
 		}
 	}
-	return addr
+	return addr, route
 }
 
 // phrase returns the display-name form of s: quotes removed, comments

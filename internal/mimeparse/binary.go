@@ -88,7 +88,8 @@ const (
 	addrHost
 	addrGroupStart
 	addrGroupEnd
-	addrAll = addrGroupEnd<<1 - 1
+	addrRoute
+	addrAll = addrRoute<<1 - 1
 )
 
 // maxDecodeDepth bounds the nesting of decoded parts. [Parse] nests at
@@ -164,7 +165,7 @@ func (c *counts) part(p *Part) {
 		for _, list := range [][]Address{e.From, e.Sender, e.ReplyTo, e.To, e.Cc, e.Bcc} {
 			c.addresses += len(list)
 			for _, a := range list {
-				c.bytes += 4 + len(a.Name) + len(a.Mailbox) + len(a.Host)
+				c.bytes += 5 + len(a.Name) + len(a.Mailbox) + len(a.Host) + len(a.Route)
 			}
 		}
 	}
@@ -344,6 +345,9 @@ func appendAddress(b []byte, a Address) []byte {
 	if a.GroupEnd {
 		flags |= addrGroupEnd
 	}
+	if a.Route != "" {
+		flags |= addrRoute
+	}
 	b = append(b, flags)
 	if a.Name != "" {
 		b = appendString(b, a.Name)
@@ -353,6 +357,9 @@ func appendAddress(b []byte, a Address) []byte {
 	}
 	if a.Host != "" {
 		b = appendString(b, a.Host)
+	}
+	if a.Route != "" {
+		b = appendString(b, a.Route)
 	}
 	return b
 }
@@ -770,6 +777,11 @@ func (d *decoder) addressList() ([]Address, error) {
 		}
 		if flags&addrHost != 0 {
 			if a.Host, err = d.string(); err != nil {
+				return nil, err
+			}
+		}
+		if flags&addrRoute != 0 {
+			if a.Route, err = d.string(); err != nil {
 				return nil, err
 			}
 		}

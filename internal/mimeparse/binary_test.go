@@ -89,7 +89,10 @@ const richMessage = "Date: Tue, 5 Mar 2024 10:00:00 +0000\n" +
 	"--outer--\n"
 
 func TestBinaryRoundTrip(t *testing.T) {
-	msgs := map[string]string{"rich": crlf(richMessage)}
+	msgs := map[string]string{
+		"rich":  crlf(richMessage),
+		"route": "From: <@relay.example:ann@example.net>\r\nTo: x <@a,@b:y@z>\r\n\r\nbody\r\n",
+	}
 	for i, s := range fuzzSeeds {
 		msgs["seed"+itoa(i)] = s
 	}

@@ -27,7 +27,7 @@ func TestParseAddressList(t *testing.T) {
 		{`"unterminated <x@y>`, []Address{{Mailbox: `"unterminated <x`, Host: "y>"}}},
 		{"(only a comment)", []Address{{Name: "only a comment"}}},
 		{"Ünïcödé <ü@exämple.org>", []Address{{Name: "Ünïcödé", Mailbox: "ü", Host: "exämple.org"}}},
-		{"<@r1,@r2:user@host>", []Address{{Mailbox: "user", Host: "host"}}},
+		{"<@r1,@r2:user@host>", []Address{{Mailbox: "user", Host: "host", Route: "@r1,@r2"}}},
 		{"a <b@c> d <e@f>", []Address{{Name: "a d", Mailbox: "b", Host: "c"}}},
 	}
 	for _, tt := range tests {
@@ -126,4 +126,36 @@ func TestEightBitHeaders(t *testing.T) {
 		t.Errorf("headers %q lack %q", m.Text.Headers, want)
 	}
 	roundTrip(t, m)
+}
+
+func TestAddressText(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"<ann (office)@ (main) example.net>", "ann@example.net"},
+		{"ann@example.net (Ann A)", "Ann A <ann@example.net>"},
+		{"<@r1,@r2:user@host>", "user@host"},
+		{"team: a@x.org, B <b@y.org>;, c@z.org", "team: a@x.org, B <b@y.org>;, c@z.org"},
+		{"=?utf-8?q?J=C3=B6rg?= <j@example.org>", "Jörg <j@example.org>"},
+		{"", ""},
+	}
+	for _, tc := range cases {
+		if got := AddressText(tc.in); got != tc.want {
+			t.Errorf("AddressText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// The search text holds an address field a second time in AddressText
+// form when that differs, so an indexed search for "user@host" finds an
+// address written with inner comments.
+func TestHeaderTextAddsAddressForm(t *testing.T) {
+	m, err := Parse(strings.NewReader("From: <ann (office)@ (main) example.net>\r\nSubject: s (x)\r\n\r\nbody\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(m.Text.Headers, "From: ann@example.net\n") {
+		t.Errorf("search text %q lacks the address form of From", m.Text.Headers)
+	}
+	if strings.Count(m.Text.Headers, "Subject:") != 1 {
+		t.Errorf("search text %q repeats a field that holds no addresses", m.Text.Headers)
+	}
 }

@@ -283,7 +283,18 @@ func (p *parser) addHeaderText(name []byte, v string) {
 		return
 	}
 	n := strings.ToValidUTF8(string(name), "\uFFFD")
-	p.headerText.add(n+": "+decodeHeaderValue(v)+"\n", MaxHeaderText, "")
+	dec := decodeHeaderValue(v)
+	p.headerText.add(n+": "+dec+"\n", MaxHeaderText, "")
+	// Plain lists ("a@b, c@d") read the same either way: only comments,
+	// angle-addrs and quoted names can differ (and cost the parse).
+	if isAddressHeader(n) && strings.ContainsAny(v, "(<\"") {
+		// The addresses once more without comments and folding, so that
+		// an indexed FROM/TO/CC/BCC search finds them as AddressText
+		// writes them.
+		if norm := AddressText(v); norm != "" && norm != dec {
+			p.headerText.add(n+": "+norm+"\n", MaxHeaderText, "")
+		}
+	}
 }
 
 // parseLanguage splits a Content-Language value into its tags.

@@ -221,7 +221,7 @@ func TestParseTable(t *testing.T) {
 				},
 				Cc: []Address{{Mailbox: "undisclosed-recipients", GroupStart: true}, {GroupEnd: true}},
 				Bcc: []Address{
-					{Mailbox: "dan", Host: "example.org"},
+					{Mailbox: "dan", Host: "example.org", Route: "@route.example"},
 					{Name: "broken", Mailbox: "eve"},
 				},
 			},

@@ -232,6 +232,9 @@ type Address struct {
 	Mailbox string `json:"m,omitempty"`
 	// Host is the domain.
 	Host string `json:"h,omitempty"`
+	// Route is the obsolete source route of an angle-addr
+	// ("<@a,@b:user@host>" gives "@a,@b"), the ENVELOPE's adl.
+	Route string `json:"r,omitempty"`
 	// GroupStart marks the start of a group.
 	GroupStart bool `json:"gs,omitempty"`
 	// GroupEnd marks the end of a group.
@@ -242,7 +245,9 @@ type Address struct {
 type SearchText struct {
 	// Headers holds every field of the top-level header, one per line as
 	// "Name: value\n", unfolded, with RFC 2047 encoded-words decoded to
-	// UTF-8. Cut at MaxHeaderText bytes.
+	// UTF-8. An address field (From, To, Cc, Bcc, Sender, Reply-To) is
+	// followed by a second line in [AddressText] form when that differs.
+	// Cut at MaxHeaderText bytes.
 	Headers string `json:"h,omitempty"`
 	// Body holds the decoded text (transfer encoding removed, charset
 	// converted to UTF-8, line endings turned into LF) of the text/* parts
