@@ -94,7 +94,10 @@ type Store struct {
 	log   *slog.Logger
 	pool  *pgxpool.Pool
 	blobs blobStore
-	hub   *store.Hub
+	// largeObjectMin is the largest body kept as bytea; larger ones become
+	// large objects (blobs.go). Tests lower it.
+	largeObjectMin int64
+	hub            *store.Hub
 	// node names this Store in NOTIFY payloads, so that its listener
 	// skips the events it published itself.
 	node string
@@ -147,12 +150,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open postgres store: node id: %w", err)
 	}
 	s := &Store{
-		log:       log,
-		pool:      pool,
-		blobs:     inlineBlobs{},
-		hub:       store.NewHub(),
-		node:      hex.EncodeToString(rnd[:]),
-		queueWake: newWakeups(),
+		log:   log,
+		pool:  pool,
+		blobs: inlineBlobs{},
+		// Bodies above 1 MiB as large objects: see blobs.go.
+		largeObjectMin: defaultLargeObjectMin,
+		hub:            store.NewHub(),
+		node:           hex.EncodeToString(rnd[:]),
+		queueWake:      newWakeups(),
 		maildrops: &maildropLocker{cfg: cfg.ConnConfig.Copy(), log: log,
 			held: make(map[int64]struct{})},
 	}
