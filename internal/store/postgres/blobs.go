@@ -17,7 +17,9 @@ import (
 
 // blobStore is the seam for keeping message bodies outside the database (an
 // S3-compatible store, later). A body row either holds its bytes in
-// bodies.data (key "") or names a blob by key.
+// bodies.data (key ""), names a large object in the same database
+// ("lo:<oid>", see below; bodies the blob store kept inline and that are
+// larger than Store.largeObjectMin), or names a blob by key.
 //
 // put runs before the transaction that inserts the body row, so a crash
 // can leave an orphan blob but never a row without its bytes; remove runs

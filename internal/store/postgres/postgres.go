@@ -1,6 +1,7 @@
 // Package postgres is pochta's shared store: everything, message bodies
 // included, in one PostgreSQL database that several pochta nodes use at
-// once.
+// once. Bodies up to 1 MiB are bytea in their row, larger ones large
+// objects read in pieces (blobs.go).
 //
 // Every write is one transaction on a connection of a pgx pool; concurrent
 // writers share WAL flushes through PostgreSQL's own group commit. A write
