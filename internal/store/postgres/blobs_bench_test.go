@@ -8,8 +8,9 @@ package postgres
 //
 // Three ways are measured for each size:
 //
-//   - store: the real store API, bytea in bodies.data: Deliver a message,
-//     OpenBody and read it all, Expunge it (which drops the body row);
+//   - store: the real store API (bytea in bodies.data up to 1 MiB, a large
+//     object above): Deliver a message, OpenBody and read it all, Expunge
+//     it (which drops the body row);
 //     this includes parsing and the search row, so it is the cost a user
 //     sees, not only the cost of the bytes.
 //   - bytea: the same bytes in a bytea column of a plain table, one
