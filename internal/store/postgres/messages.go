@@ -302,6 +302,15 @@ func (s *Store) insertPrepared(w *wtx, p *preparedDelivery) (m store.Message, ke
 	if err != nil {
 		return m, "", fmt.Errorf("store body: %w", err)
 	}
+	column := key // what bodies.blob names
+	if key == "" && int64(len(inline)) > s.largeObjectMin {
+		// Written in this transaction: a rollback removes it, so the
+		// caller gets no key to remove.
+		if column, err = putLargeObject(w, inline); err != nil {
+			return m, "", fmt.Errorf("store body: %w", err)
+		}
+		inline = nil
+	}
 	m.EndsWithNewline = len(data) == 0 || data[len(data)-1] == '\n'
 	seen, deleted := flagBits(m.Flags)
 	folderCond := "id = $1 AND account_id = $2"
@@ -319,7 +328,7 @@ func (s *Store) insertPrepared(w *wtx, p *preparedDelivery) (m store.Message, ke
 		RETURNING id, folder_id, uid, modseq`
 	if err := w.queryRow(`WITH b AS (INSERT INTO bodies (blob, data, size, structure) VALUES ($1, $2, $3, $4) RETURNING id),
 		t AS (INSERT INTO search (body_id, headers, body) SELECT id, $5, $6 FROM b)
-		SELECT id FROM b`, key, inline, p.size, p.structure, p.headers, p.text).Scan(&m.BodyID); err != nil {
+		SELECT id FROM b`, column, inline, p.size, p.structure, p.headers, p.text).Scan(&m.BodyID); err != nil {
 		return m, key, fmt.Errorf("insert body: %w", err)
 	}
 	err = w.queryRow(q, d.FolderID, d.AccountID, p.size, d.IgnoreQuota,
@@ -490,7 +499,13 @@ func (s *Store) OpenBody(ctx context.Context, m store.Message) (store.Body, erro
 	if key == "" {
 		return inlineBody{bytes.NewReader(data)}, nil
 	}
-	b, err := s.blobs.open(ctx, key, size)
+	var b store.Body
+	var err error
+	if isLargeObject(key) {
+		b, err = openLargeObject(ctx, s.pool, key, size)
+	} else {
+		b, err = s.blobs.open(ctx, key, size)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("body %d: %w", m.BodyID, err)
 	}
@@ -714,6 +729,10 @@ func dropBodies(w *wtx, ids []int64) error {
 		return fmt.Errorf("drop bodies: %w", err)
 	}
 	keys = slices.DeleteFunc(keys, func(k string) bool { return k == "" })
+	// Large objects go in this transaction, the rest after the commit.
+	if keys, err = unlinkLargeObjects(w, keys); err != nil {
+		return fmt.Errorf("drop bodies: %w", err)
+	}
 	if len(keys) > 0 {
 		blobs, ctx := w.store.blobs, context.WithoutCancel(w.ctx)
 		log := w.store.log

@@ -1,6 +1,7 @@
 // Package postgres is pochta's shared store: everything, message bodies
 // included, in one PostgreSQL database that several pochta nodes use at
-// once.
+// once. Bodies up to 1 MiB are bytea in their row, larger ones large
+// objects read in pieces (blobs.go).
 //
 // Every write is one transaction on a connection of a pgx pool; concurrent
 // writers share WAL flushes through PostgreSQL's own group commit. A write
@@ -94,7 +95,10 @@ type Store struct {
 	log   *slog.Logger
 	pool  *pgxpool.Pool
 	blobs blobStore
-	hub   *store.Hub
+	// largeObjectMin is the largest body kept as bytea; larger ones become
+	// large objects (blobs.go). Tests lower it.
+	largeObjectMin int64
+	hub            *store.Hub
 	// node names this Store in NOTIFY payloads, so that its listener
 	// skips the events it published itself.
 	node string
@@ -147,12 +151,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open postgres store: node id: %w", err)
 	}
 	s := &Store{
-		log:       log,
-		pool:      pool,
-		blobs:     inlineBlobs{},
-		hub:       store.NewHub(),
-		node:      hex.EncodeToString(rnd[:]),
-		queueWake: newWakeups(),
+		log:   log,
+		pool:  pool,
+		blobs: inlineBlobs{},
+		// Bodies above 1 MiB as large objects: see blobs.go.
+		largeObjectMin: defaultLargeObjectMin,
+		hub:            store.NewHub(),
+		node:           hex.EncodeToString(rnd[:]),
+		queueWake:      newWakeups(),
 		maildrops: &maildropLocker{cfg: cfg.ConnConfig.Copy(), log: log,
 			held: make(map[int64]struct{})},
 	}
