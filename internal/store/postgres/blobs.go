@@ -59,15 +59,14 @@ func (inlineBody) Close() error { return nil }
 // Large objects. Bodies larger than Store.largeObjectMin are kept as
 // PostgreSQL large objects instead of bytea (see "Bodies: bytea or large
 // objects" in bench/README.md): a bytea value is read whole into memory by
-// pgx, a large object in pieces. bodies.blob names one as "lo:<oid>" and
-// bodies.data is NULL.
+// pgx, a large object in pieces. bodies.blob names one as "lo:<oid>",
+// bodies.large_object holds its oid and bodies.data is NULL.
 //
 // A large object is created and written in the transaction that inserts
 // its body row, and unlinked in the transaction that deletes that row, so
-// a rollback or a crash never leaves one without its row or the reverse,
-// and vacuumlo (which only knows references in oid and lo columns, and so
-// would take every one of these for an orphan) must not be run on the
-// database.
+// a rollback or a crash never leaves one without its row or the reverse.
+// bodies.large_object is an oid column so that vacuumlo, which only
+// knows references in oid and lo columns, sees each one as in use.
 
 // defaultLargeObjectMin is the largest body kept as bytea by default.
 const defaultLargeObjectMin = 1 << 20

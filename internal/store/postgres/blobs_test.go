@@ -65,6 +65,16 @@ func TestLargeObjectBody(t *testing.T) {
 	if key, inline := bodyColumns(t, s, m); !strings.HasPrefix(key, "lo:") || inline {
 		t.Errorf("30 MB body kept as blob %q, inline %v; want a large object", key, inline)
 	}
+	// Its oid is in an oid column too, where vacuumlo looks for
+	// references: every large object is referenced.
+	var unreferenced int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_largeobject_metadata l
+		WHERE NOT EXISTS (SELECT 1 FROM bodies WHERE large_object = l.oid)`).Scan(&unreferenced); err != nil {
+		t.Fatal(err)
+	}
+	if unreferenced != 0 {
+		t.Errorf("%d large objects not named in bodies.large_object", unreferenced)
+	}
 	small, err := s.Deliver(ctx, store.Delivery{AccountID: a.ID, Body: bytes.NewReader(attachmentMessage(4<<10, 8))})
 	if err != nil {
 		t.Fatal(err)

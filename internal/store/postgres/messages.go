@@ -326,9 +326,17 @@ func (s *Store) insertPrepared(w *wtx, p *preparedDelivery) (m store.Message, ke
 		INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, ends_newline)
 		SELECT $2, f.id, f.uid, f.modseq, $5, $6, $7, $8, $3, $9, $10 FROM f, a
 		RETURNING id, folder_id, uid, modseq`
-	if err := w.queryRow(`WITH b AS (INSERT INTO bodies (blob, data, size, structure) VALUES ($1, $2, $3, $4) RETURNING id),
+	var largeObject *uint32 // bodies.large_object: see blobs.go
+	if isLargeObject(column) {
+		oid, err := largeObjectOID(column)
+		if err != nil {
+			return m, "", fmt.Errorf("store body: %w", err)
+		}
+		largeObject = &oid
+	}
+	if err := w.queryRow(`WITH b AS (INSERT INTO bodies (blob, data, size, structure, large_object) VALUES ($1, $2, $3, $4, $7) RETURNING id),
 		t AS (INSERT INTO search (body_id, headers, body) SELECT id, $5, $6 FROM b)
-		SELECT id FROM b`, column, inline, p.size, p.structure, p.headers, p.text).Scan(&m.BodyID); err != nil {
+		SELECT id FROM b`, column, inline, p.size, p.structure, p.headers, p.text, largeObject).Scan(&m.BodyID); err != nil {
 		return m, key, fmt.Errorf("insert body: %w", err)
 	}
 	err = w.queryRow(q, d.FolderID, d.AccountID, p.size, d.IgnoreQuota,
