@@ -33,7 +33,7 @@ func zoneDates() []time.Time {
 		time.Date(2007, 3, 25, 0, 30, 0, 0, time.FixedZone("EET", 2*3600)),
 		time.Date(2024, 2, 29, 23, 59, 58, 0, time.FixedZone("", 3*3600)),
 		time.Date(2024, 1, 1, 0, 10, 0, 0, time.FixedZone("NPT", 5*3600+45*60)),
-		time.Date(2023, 12, 31, 22, 0, 0, 0, time.FixedZone("NST", -(3*3600 + 30*60))),
+		time.Date(2023, 12, 31, 22, 0, 0, 0, time.FixedZone("NST", -(3*3600+30*60))),
 		time.Date(2025, 7, 1, 23, 0, 0, 0, time.FixedZone("", -10*3600)),
 		time.Date(1999, 12, 31, 12, 0, 0, 0, time.UTC),
 	}
