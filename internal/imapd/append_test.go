@@ -45,7 +45,7 @@ func TestMultiappend(t *testing.T) {
 	u := watcher.ok("FETCH 1:3 (FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
 	mustHave(t, u,
 		`* 1 FETCH (FLAGS (\Seen \Recent) RFC822.SIZE `+itoa(len(m1)),
-		`* 2 FETCH (FLAGS ($Sent \Flagged \Recent) RFC822.SIZE `+itoa(len(m2))+` INTERNALDATE "14-Feb-2024 08:30:00 +0000"`,
+		`* 2 FETCH (FLAGS ($Sent \Flagged \Recent) RFC822.SIZE `+itoa(len(m2))+` INTERNALDATE "14-Feb-2024 09:30:00 +0100"`,
 		"Subject: second", "Subject: third")
 	if l := searchLine(t, watcher, "SEARCH BODY three"); l != "* SEARCH 3" {
 		t.Errorf("SEARCH BODY three: %q", l)

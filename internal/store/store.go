@@ -491,7 +491,11 @@ type Message struct {
 	UID       uint32
 	ModSeq    uint64
 	// Flags holds system flags (`\Seen`, …) and keywords, sorted.
-	Flags        []string
+	Flags []string
+	// InternalDate is when the message arrived (or the date APPEND gave),
+	// in the zone it was given in: a fixed zone of its offset (UTC for
+	// +0000). IMAP prints it in that zone and SEARCH BEFORE/ON/SINCE
+	// compare its calendar date there; COPY and MOVE keep it.
 	InternalDate time.Time
 	// Size is the exact size in octets, as served.
 	Size int64
@@ -534,9 +538,11 @@ func (m Message) HasFlag(f string) bool {
 type Delivery struct {
 	AccountID int64
 	// FolderID is the destination; 0 means the inbox.
-	FolderID     int64
-	Flags        []string
-	InternalDate time.Time // zero means now
+	FolderID int64
+	Flags    []string
+	// InternalDate is kept to the second with the offset of its zone
+	// (whole minutes); zero means now, in the server's local zone.
+	InternalDate time.Time
 	// Body is the message. Any line endings are accepted; the stored
 	// message has CRLF line endings.
 	Body io.Reader

@@ -10,8 +10,8 @@ import (
 )
 
 // mailboxView is what a mail program sees of an account: IMAP folder
-// states, every message's UID, flags and mod-sequence, and the POP3
-// unique ids.
+// states, every message's UID, flags, mod-sequence and internal date
+// (with its zone), and the POP3 unique ids.
 func mailboxView(t *testing.T, s *Server) string {
 	t.Helper()
 	im := dialIMAPS(t, s)
@@ -24,7 +24,7 @@ func mailboxView(t *testing.T, s *Server) string {
 	for _, f := range []string{"INBOX", "Work"} {
 		out = append(out, im.ok("STATUS "+f+" (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)")...)
 		im.ok("SELECT " + f)
-		out = append(out, im.ok("UID FETCH 1:* (UID FLAGS MODSEQ RFC822.SIZE)")...)
+		out = append(out, im.ok("UID FETCH 1:* (UID FLAGS MODSEQ RFC822.SIZE INTERNALDATE)")...)
 	}
 	im.ok("LOGOUT")
 	p := dialPOP3(t, s.Addr("pop3s"), s.TLSConfig())
@@ -75,6 +75,9 @@ func TestMigrateStoreToPostgres(t *testing.T) {
 	im.ok(`UID STORE 1 +FLAGS (\Deleted)`)
 	im.ok("EXPUNGE")
 	im.ok("UID COPY 3 Work")
+	// An internal date in a zone of its own (+0530) must keep it.
+	dated := "Subject: dated\r\n\r\nx\r\n"
+	im.ok(fmt.Sprintf("APPEND Work \"30-Nov-2024 00:10:00 +0530\" {%d+}\r\n%s", len(dated), dated))
 	im.ok("LOGOUT")
 	// The first view claims \Recent (RFC 3501) in every folder it
 	// selects; the second shows the state the copy must keep.
@@ -109,6 +112,9 @@ func TestMigrateStoreToPostgres(t *testing.T) {
 	f.Close()
 	s.Restart(t)
 	after := mailboxView(t, s)
+	if !strings.Contains(after, `INTERNALDATE "30-Nov-2024 00:10:00 +0530"`) {
+		t.Errorf("the APPENDed message's internal date lost its zone:\n%s", after)
+	}
 	if before != after {
 		t.Errorf("mail programs see a different mailbox after the migration.\nbefore:\n%s\nafter:\n%s", before, after)
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -50,9 +51,10 @@ func TestMigrateEndsNewline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Undo the later migrations too (subscriptions, dkim_mtasts), then
+	// Undo the later migrations too (internal_date_zone, subscriptions,
+	// dkim_mtasts), then
 	// this one.
-	for _, q := range append(undoSubscriptions,
+	for _, q := range append(slices.Concat(undoInternalDateZone, undoSubscriptions),
 		"DROP TABLE dkim_keys", "DROP TABLE mta_sts_policies",
 		"DELETE FROM schema_migrations WHERE name LIKE '%_dkim_mtasts.sql'",
 		"ALTER TABLE messages DROP COLUMN ends_newline", "DELETE FROM schema_migrations WHERE name LIKE '%_ends_newline.sql'") {
@@ -72,6 +74,13 @@ func TestMigrateEndsNewline(t *testing.T) {
 			t.Errorf("message %d after migration: EndsWithNewline = %v, want %v", i, m.EndsWithNewline, bodies[i].want)
 		}
 	}
+}
+
+// undoInternalDateZone turns a database back to before the
+// internal_date_zone migration.
+var undoInternalDateZone = []string{
+	"ALTER TABLE messages DROP COLUMN internal_date_zone",
+	"DELETE FROM schema_migrations WHERE name LIKE '%_internal_date_zone.sql'",
 }
 
 // undoSubscriptions turns a database back to before the subscriptions
@@ -111,7 +120,7 @@ func TestMigrateSubscriptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range append(undoSubscriptions, "UPDATE folders SET subscribed = name IN ('INBOX', 'Work/Old')") {
+	for _, q := range append(slices.Concat(undoInternalDateZone, undoSubscriptions), "UPDATE folders SET subscribed = name IN ('INBOX', 'Work/Old')") {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -125,5 +134,50 @@ func TestMigrateSubscriptions(t *testing.T) {
 	}
 	if want := []string{"INBOX", "Work/Old"}; !slices.Equal(subs, want) {
 		t.Errorf("subscriptions after migration = %q, want %q", subs, want)
+	}
+}
+
+// TestMigrateInternalDateZone takes a database back to before internal
+// dates kept their zone and reopens it: the messages keep their instant
+// and read as UTC.
+func TestMigrateInternalDateZone(t *testing.T) {
+	ctx := context.Background()
+	dsn := newMigratedDatabase(t)
+	s, err := Open(ctx, Options{DSN: dsn, Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateDomain(ctx, "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.CreateAccount(ctx, store.NewAccount{Address: "anna@example.org", PasswordHash: "x", Settings: store.DefaultSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	date := time.Date(2024, 1, 1, 0, 30, 0, 0, time.FixedZone("", 3*3600))
+	m, err := s.Deliver(ctx, store.Delivery{AccountID: a.ID, InternalDate: date, Body: strings.NewReader("Subject: old\r\n\r\nx\r\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range undoInternalDateZone {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close(ctx)
+
+	s = openDSN(t, dsn)
+	got, err := s.MessageByID(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.InternalDate.Equal(date) || got.InternalDate.Location() != time.UTC {
+		t.Errorf("InternalDate after migration = %v, want %v in UTC", got.InternalDate, date.UTC())
 	}
 }

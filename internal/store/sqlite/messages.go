@@ -19,21 +19,21 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-const messageColumns = "id, account_id, folder_id, uid, modseq, flags, internal_date, size, body_id, pop3_hidden, ends_newline"
+const messageColumns = "id, account_id, folder_id, uid, modseq, flags, internal_date, size, body_id, pop3_hidden, ends_newline, internal_date_zone"
 
 func scanMessage(r scanner) (store.Message, error) {
 	var m store.Message
 	var flags string
 	// UID and ModSeq are read as int64: database/sql converts into
 	// unsigned types through a string, two allocations per row.
-	var uid, modseq, date int64
-	err := r.Scan(&m.ID, &m.AccountID, &m.FolderID, &uid, &modseq, &flags, &date, &m.Size, &m.BodyID, &m.POP3Hidden, &m.EndsWithNewline)
+	var uid, modseq, date, zone int64
+	err := r.Scan(&m.ID, &m.AccountID, &m.FolderID, &uid, &modseq, &flags, &date, &m.Size, &m.BodyID, &m.POP3Hidden, &m.EndsWithNewline, &zone)
 	if err == nil && (uid < 0 || uid > math.MaxUint32 || modseq < 0) {
 		err = fmt.Errorf("message %d: UID %d or modseq %d out of range", m.ID, uid, modseq)
 	}
 	m.UID, m.ModSeq = uint32(uid), uint64(modseq)
 	m.Flags = strings.Fields(flags)
-	m.InternalDate = fromUnix(date)
+	m.InternalDate = store.InZone(fromUnix(date), int(zone))
 	return m, err
 }
 
@@ -166,7 +166,9 @@ func (s *Store) prepare(d store.Delivery) (*preparedDelivery, error) {
 	if p.m.InternalDate.IsZero() {
 		p.m.InternalDate = time.Now()
 	}
-	p.m.InternalDate = p.m.InternalDate.UTC().Truncate(time.Second)
+	// Kept to the second, in the fixed zone of its offset (what is
+	// stored and read back).
+	p.m.InternalDate = store.InZone(p.m.InternalDate.Truncate(time.Second), store.ZoneMinutes(p.m.InternalDate))
 	return p, nil
 }
 
@@ -209,9 +211,10 @@ func insertPrepared(w *wtx, p *preparedDelivery) (store.Message, error) {
 		return m, err
 	}
 	m.FolderID = folderID
-	if err := w.queryRow(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, ends_newline)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-		d.AccountID, folderID, m.UID, m.ModSeq, strings.Join(m.Flags, " "), seen, deleted, unix(m.InternalDate), size, m.BodyID, m.EndsWithNewline).Scan(&m.ID); err != nil {
+	if err := w.queryRow(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, ends_newline, internal_date_zone)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
+		d.AccountID, folderID, m.UID, m.ModSeq, strings.Join(m.Flags, " "), seen, deleted, unix(m.InternalDate), size, m.BodyID, m.EndsWithNewline,
+		store.ZoneMinutes(m.InternalDate)).Scan(&m.ID); err != nil {
 		return m, fmt.Errorf("insert message: %w", err)
 	}
 	if err := addUsage(w, d.AccountID, size, 1); err != nil {
@@ -741,9 +744,10 @@ func (s *Store) Copy(ctx context.Context, src int64, uids []uint32, dst int64) (
 			seen, deleted := flagBits(m.Flags)
 			// A copy is a new message: POP3 offers it even if the
 			// original was hidden from POP3.
-			if _, err := w.exec(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, ends_newline)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-				df.AccountID, dst, uid, modseq, strings.Join(m.Flags, " "), seen, deleted, unix(m.InternalDate), m.Size, m.BodyID, m.EndsWithNewline); err != nil {
+			if _, err := w.exec(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, ends_newline, internal_date_zone)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+				df.AccountID, dst, uid, modseq, strings.Join(m.Flags, " "), seen, deleted, unix(m.InternalDate), m.Size, m.BodyID, m.EndsWithNewline,
+				store.ZoneMinutes(m.InternalDate)); err != nil {
 				return fmt.Errorf("copy message: %w", err)
 			}
 			pairs = append(pairs, store.UIDPair{Src: m.UID, Dst: uid})

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
 )
@@ -69,9 +70,10 @@ func TestMigrateEndsNewline(t *testing.T) {
 	if version == 0 {
 		t.Fatal("no ends_newline migration")
 	}
-	// Undo the later migrations too (subscriptions, version 9;
+	// Undo the later migrations too (internal_date_zone, version 10;
+	// subscriptions, version 9;
 	// dkim_mtasts, version 8; body_structures, version 7), then this one.
-	for _, q := range append(undoSubscriptions,
+	for _, q := range append(slices.Concat(undoInternalDateZone, undoSubscriptions),
 		"DROP TABLE dkim_keys",
 		"DROP TABLE mta_sts_policies",
 		"ALTER TABLE bodies ADD COLUMN structure BLOB NOT NULL DEFAULT x''",
@@ -131,7 +133,7 @@ func TestMigrateBodyStructures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range append(undoSubscriptions,
+	for _, q := range append(slices.Concat(undoInternalDateZone, undoSubscriptions),
 		"DROP TABLE dkim_keys",
 		"DROP TABLE mta_sts_policies",
 		"ALTER TABLE bodies ADD COLUMN structure BLOB NOT NULL DEFAULT x''",
@@ -165,6 +167,12 @@ func TestMigrateBodyStructures(t *testing.T) {
 	if err := s.read.QueryRow("SELECT count(*) FROM pragma_table_info('bodies') WHERE name = 'structure'").Scan(&cols); err != nil || cols != 0 {
 		t.Errorf("bodies.structure still there (%d, %v)", cols, err)
 	}
+}
+
+// undoInternalDateZone turns a database back to before the
+// internal_date_zone migration.
+var undoInternalDateZone = []string{
+	"ALTER TABLE messages DROP COLUMN internal_date_zone",
 }
 
 // undoSubscriptions turns a database back to before the subscriptions
@@ -219,7 +227,7 @@ func TestMigrateSubscriptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The old schema: INBOX and Work/Old subscribed, the rest not.
-	for _, q := range append(undoSubscriptions,
+	for _, q := range append(slices.Concat(undoInternalDateZone, undoSubscriptions),
 		"UPDATE folders SET subscribed = (name IN ('INBOX', 'Work/Old'))",
 		fmt.Sprintf("PRAGMA user_version = %d", version-1),
 	) {
@@ -244,5 +252,68 @@ func TestMigrateSubscriptions(t *testing.T) {
 	var cols int
 	if err := s.read.QueryRow("SELECT count(*) FROM pragma_table_info('folders') WHERE name = 'subscribed'").Scan(&cols); err != nil || cols != 0 {
 		t.Errorf("folders.subscribed still there (%d, %v)", cols, err)
+	}
+}
+
+// TestMigrateInternalDateZone opens a store written before internal
+// dates kept their zone: the messages keep their instant and read as UTC.
+func TestMigrateInternalDateZone(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateDomain(ctx, "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.CreateAccount(ctx, store.NewAccount{Address: "anna@example.org", PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	date := time.Date(2024, 1, 1, 0, 30, 0, 0, time.FixedZone("", 3*3600))
+	m, err := s.Deliver(ctx, store.Delivery{AccountID: a.ID, InternalDate: date, Body: strings.NewReader("Subject: old\r\n\r\nx\r\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	version := 0
+	entries, err := migrationFiles.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), "_internal_date_zone.sql"); ok {
+			if version, err = strconv.Atoi(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if version == 0 {
+		t.Fatal("no internal_date_zone migration")
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "pochta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range append(slices.Clone(undoInternalDateZone), fmt.Sprintf("PRAGMA user_version = %d", version-1)) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err = Open(ctx, Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("reopen (migrate): %v", err)
+	}
+	defer s.Close()
+	got, err := s.MessageByID(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.InternalDate.Equal(date) || got.InternalDate.Location() != time.UTC {
+		t.Errorf("InternalDate after migration = %v, want %v in UTC", got.InternalDate, date.UTC())
 	}
 }
