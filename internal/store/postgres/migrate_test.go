@@ -54,7 +54,7 @@ func TestMigrateEndsNewline(t *testing.T) {
 	// Undo the later migrations too (internal_date_zone, subscriptions,
 	// dkim_mtasts), then
 	// this one.
-	for _, q := range append(slices.Concat(undoInternalDateZone, undoSubscriptions),
+	for _, q := range append(slices.Concat(undoBodyLargeObject, undoInternalDateZone, undoSubscriptions),
 		"DROP TABLE dkim_keys", "DROP TABLE mta_sts_policies",
 		"DELETE FROM schema_migrations WHERE name LIKE '%_dkim_mtasts.sql'",
 		"ALTER TABLE messages DROP COLUMN ends_newline", "DELETE FROM schema_migrations WHERE name LIKE '%_ends_newline.sql'") {
@@ -74,6 +74,13 @@ func TestMigrateEndsNewline(t *testing.T) {
 			t.Errorf("message %d after migration: EndsWithNewline = %v, want %v", i, m.EndsWithNewline, bodies[i].want)
 		}
 	}
+}
+
+// undoBodyLargeObject turns a database back to before the
+// body_large_object migration.
+var undoBodyLargeObject = []string{
+	"ALTER TABLE bodies DROP COLUMN large_object",
+	"DELETE FROM schema_migrations WHERE name LIKE '%_body_large_object.sql'",
 }
 
 // undoInternalDateZone turns a database back to before the
@@ -120,7 +127,7 @@ func TestMigrateSubscriptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range append(slices.Concat(undoInternalDateZone, undoSubscriptions), "UPDATE folders SET subscribed = name IN ('INBOX', 'Work/Old')") {
+	for _, q := range append(slices.Concat(undoBodyLargeObject, undoInternalDateZone, undoSubscriptions), "UPDATE folders SET subscribed = name IN ('INBOX', 'Work/Old')") {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -165,7 +172,7 @@ func TestMigrateInternalDateZone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range undoInternalDateZone {
+	for _, q := range slices.Concat(undoBodyLargeObject, undoInternalDateZone) {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
