@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"maps"
+	"mime"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -131,4 +134,70 @@ func hasFlag(flags []imap.Flag, f imap.Flag) bool {
 		}
 	}
 	return false
+}
+
+// sameDecoded reports whether two copies of a message are the same but
+// for how their header fields are encoded: raw UTF-8 in one, RFC 2047
+// encoded words (and RFC 2231 parameters) in the other, as the server
+// sends a message with UTF-8 headers to a client that did not enable
+// UTF8=ACCEPT (RFC 6857). Field order, names, decoded values and the body
+// must match exactly.
+func sameDecoded(a, b []byte) bool {
+	ha, ba := decodedHeader(a)
+	hb, bb := decodedHeader(b)
+	return slices.Equal(ha, hb) && bytes.Equal(ba, bb)
+}
+
+// decodedHeader splits a message into its header fields, unfolded and
+// decoded ("name: value", whitespace runs as one space), and its body.
+func decodedHeader(msg []byte) ([]string, []byte) {
+	head, body := headerBlock(msg)
+	var fields []string
+	for _, line := range strings.Split(strings.ReplaceAll(string(head), "\r\n", "\n"), "\n") {
+		if len(fields) > 0 && (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")) {
+			fields[len(fields)-1] += line
+			continue
+		}
+		fields = append(fields, line)
+	}
+	var dec mime.WordDecoder
+	for i, f := range fields {
+		name, value, _ := strings.Cut(f, ":")
+		name = strings.ToLower(strings.TrimSpace(name))
+		value = strings.Join(strings.Fields(value), " ")
+		if name == "content-type" || name == "content-disposition" {
+			if mt, params, err := mime.ParseMediaType(value); err == nil {
+				keys := slices.Sorted(maps.Keys(params))
+				value = mt
+				for _, k := range keys {
+					value += "; " + k + "=" + params[k]
+				}
+			}
+		} else if d, err := dec.DecodeHeader(value); err == nil {
+			value = strings.Join(strings.Fields(d), " ")
+		}
+		fields[i] = name + ": " + value
+	}
+	return fields, body
+}
+
+// utf8HeaderBytes reports whether a message's header has 8-bit bytes.
+func utf8HeaderBytes(msg []byte) bool {
+	head, _ := headerBlock(msg)
+	for _, c := range head {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// headerBlock splits a message at its first empty line.
+func headerBlock(msg []byte) (head, body []byte) {
+	for _, sep := range []string{"\r\n\r\n", "\n\n"} {
+		if i := bytes.Index(msg, []byte(sep)); i >= 0 {
+			return msg[:i], msg[i+len(sep):]
+		}
+	}
+	return msg, nil
 }

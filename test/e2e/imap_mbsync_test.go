@@ -108,7 +108,11 @@ func compareSides(t *testing.T, server map[string]serverMsg, local map[string]ma
 		if bytes.Count(srv, []byte("\r")) != bytes.Count(sm.Body, []byte("\r"))-bytes.Count(sm.Body, []byte("\r\n")) || bytes.Count(srv, []byte("\n")) != bytes.Count(sm.Body, []byte("\r\n")) {
 			t.Errorf("%s: the server sends a bare LF", id)
 		}
-		if a, b := stripTUID(srv), stripTUID(lm.Body); !bytes.Equal(a, b) {
+		// mbsync does not enable UTF8=ACCEPT: messages with UTF-8 headers
+		// reach it downgraded (RFC 6857), and ones it uploaded are kept
+		// as it sent them, so the two copies may differ in header
+		// encoding only.
+		if a, b := stripTUID(srv), stripTUID(lm.Body); !bytes.Equal(a, b) && !sameDecoded(a, b) {
 			t.Errorf("%s differs: server %d bytes, Maildir %d bytes\nserver:  %.300q\nMaildir: %.300q", id, len(a), len(b), a, b)
 			bad++
 		}
