@@ -78,7 +78,7 @@ for part in parsed.walk():
         print("FILENAME", part.get_filename())
         print("PAYLOAD", part.get_payload(decode=True))
     if part.get_content_type() == "text/plain":
-        print("TEXT", part.get_payload(decode=True).decode("utf-8").strip().replace("\n", "|"))
+        print("TEXT", "|".join(part.get_payload(decode=True).decode("utf-8").strip().splitlines()))
 print("DOWNGRADED-ID", parsed["Downgraded-Message-Id"] is not None, parsed["Message-ID"] is None)
 
 body = session(True)
