@@ -1,13 +1,17 @@
 package imapd
 
 import (
+	"database/sql"
 	"mime"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/pochta-mail/pochta/internal/mimeparse"
 )
 
 // utf8Msg has UTF-8 (RFC 6532) headers in the message header, in a body
@@ -252,5 +256,47 @@ func TestDowngradeIMAPClient(t *testing.T) {
 				t.Errorf("part %d: %d lines, BODYSTRUCTURE says %d", i+1, lines, sp.MessageRFC822.NumLines)
 			}
 		}
+	}
+}
+
+// Messages stored before the store recorded whether their headers are
+// 8-bit (header_bytes 0, unknown) are judged by their cached structure:
+// the UTF-8 one is still downgraded, with a FETCH FAST size that matches
+// its bytes, and the ASCII one is served as stored.
+func TestDowngradeMessageStoredBeforeHeaderBytes(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	plain := "From: a@example.org\r\nSubject: plain\r\n\r\nx\r\n"
+	for _, msg := range []string{plain, utf8Msg} {
+		m := e.deliver("INBOX", msg)
+		if m.HeaderBytes == mimeparse.HeadersUnknown {
+			t.Fatalf("delivery did not record HeaderBytes")
+		}
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, "pochta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE messages SET header_bytes = 0"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	c := e.login()
+	c.ok("SELECT INBOX")
+	u := c.ok("FETCH 1:2 FAST")
+	if len(u) != 2 {
+		t.Fatalf("FETCH FAST: %q", u)
+	}
+	if got := sizeOf(t, u[0]); got != len(plain) {
+		t.Errorf("ASCII message: RFC822.SIZE %d, want %d", got, len(plain))
+	}
+	fast := sizeOf(t, u[1])
+	u = c.ok("FETCH 2 (BODY.PEEK[])")
+	whole := literalOf(t, u[0], "BODY[]")
+	if whole == utf8Msg || eightBit(strings.SplitN(whole, "\r\n\r\n", 2)[0]) >= 0 {
+		t.Fatalf("UTF-8 message not downgraded:\n%s", whole)
+	}
+	if fast != len(whole) {
+		t.Errorf("UTF-8 message: FETCH FAST size %d, BODY[] has %d octets", fast, len(whole))
 	}
 }

@@ -398,15 +398,19 @@ func (s *session) cmdFetch(tag string, uid bool) (string, error) {
 	}
 	s.fetchErr = nil
 	defer func() { s.fetchBuf = nil }()
-	markSeen, needStructure := false, false
+	markSeen, needStructure, needDowngrade := false, false, false
 	for _, it := range a.items {
 		if it.setsSeen() && !mb.readOnly {
 			markSeen = true
 		}
-		if it.needsStructure() || !s.utf8 && it.needsBytes() {
-			// Without UTF-8, sizes and bytes depend on whether the
-			// message needs downgrading, which its structure tells.
+		if it.needsStructure() {
 			needStructure = true
+		}
+		if !s.utf8 && it.needsBytes() {
+			// Without UTF-8, sizes and bytes depend on whether the
+			// message needs downgrading: the structures of messages
+			// not known to have 7-bit headers are needed.
+			needDowngrade = true
 		}
 	}
 	uids := make([]uint32, 0, fetchChunk)
@@ -467,8 +471,12 @@ func (s *session) cmdFetch(tag string, uid bool) (string, error) {
 		// The structures of the whole chunk come in one read; a message
 		// missing from it is read on its own (and fails there).
 		var sts map[int64]*mimeparse.Message
-		if needStructure {
-			if sts, err = s.srv.opts.Store.Structures(s.ctx, msgs); err != nil {
+		want := msgs
+		if !needStructure && needDowngrade {
+			want = downgradeCandidates(msgs)
+		}
+		if (needStructure || needDowngrade) && len(want) > 0 {
+			if sts, err = s.srv.opts.Store.Structures(s.ctx, want); err != nil {
 				return "", fmt.Errorf("fetch: %w", err)
 			}
 		}
@@ -508,6 +516,19 @@ func (s *session) cmdFetch(tag string, uid bool) (string, error) {
 		return "[EXPUNGEISSUED] Some messages were already expunged", nil
 	}
 	return "", nil
+}
+
+// downgradeCandidates returns the messages of msgs that may need
+// downgrading for a session without UTF-8: those the store does not know
+// to have 7-bit headers.
+func downgradeCandidates(msgs []store.Message) []store.Message {
+	var out []store.Message
+	for _, m := range msgs {
+		if m.HeaderBytes != mimeparse.Headers7bit {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // msgData loads what the items of one message need, once.
@@ -553,17 +574,21 @@ func (downgradedBody) Close() error { return nil }
 
 // downgraded returns the message downgraded for a session that did not
 // enable UTF8=ACCEPT (or IMAP4rev2), or nil when the session takes UTF-8
-// or the message has no header to downgrade. Only messages whose
-// structure records 8-bit headers (or, cached before that was recorded,
-// shows non-ASCII text) have their headers read. When that fails, the
-// message is served as stored.
+// or the message has no header to downgrade. A message the store knows
+// to have 7-bit headers is served as stored without reading its
+// structure; only messages with 8-bit headers (or, stored before that was
+// recorded, whose structure shows non-ASCII text) have their headers
+// read. When that fails, the message is served as stored.
 func (d *msgData) downgraded() *mimeparse.Downgraded {
 	if d.s.utf8 || d.dgDone {
 		return d.dg
 	}
 	d.dgDone = true
+	if d.m.HeaderBytes == mimeparse.Headers7bit {
+		return nil
+	}
 	st, err := d.rawStructure()
-	if err != nil || !needsDowngrade(st) {
+	if err != nil || !mimeparse.MayNeedDowngrade(st) {
 		return nil
 	}
 	body, err := d.openRaw()
@@ -577,43 +602,6 @@ func (d *msgData) downgraded() *mimeparse.Downgraded {
 	}
 	d.dg = dg
 	return dg
-}
-
-// needsDowngrade reports whether a message may have UTF-8 headers.
-func needsDowngrade(st *mimeparse.Message) bool {
-	switch st.HeaderBytes {
-	case mimeparse.Headers7bit:
-		return false
-	case mimeparse.Headers8bit:
-		return true
-	}
-	// Cached before HeaderBytes: look for non-ASCII text in what the
-	// structure kept of the headers.
-	return partHas8bit(st.Root, 0)
-}
-
-func partHas8bit(p *mimeparse.Part, depth int) bool {
-	if p == nil || depth > mimeparse.MaxDepth+2 {
-		return false
-	}
-	if e := p.Envelope; e != nil && mimeparse.DowngradeEnvelope(e) != e {
-		return true
-	}
-	strs := []string{p.Description, p.ID, p.Location, p.MD5}
-	for _, pr := range append(p.Params, p.DispositionParams...) {
-		strs = append(strs, pr.Value)
-	}
-	for _, str := range strs {
-		if !isASCII(str) {
-			return true
-		}
-	}
-	for _, c := range p.Parts {
-		if partHas8bit(c, depth+1) {
-			return true
-		}
-	}
-	return partHas8bit(p.Embedded, depth+1)
 }
 
 func isASCII(s string) bool {

@@ -33,6 +33,7 @@ type testEnv struct {
 	acct   store.Account
 	policy auth.Policy
 	tlsCfg *tls.Config
+	dir    string // the store's data folder
 }
 
 const testPassword = "correct horse"
@@ -49,7 +50,8 @@ type envOptions struct {
 func newEnv(t testing.TB, o envOptions) *testEnv {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, sqlite.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 			t.Error("server did not stop")
 		}
 	})
-	return &testEnv{t: t, st: st, addr: ln.Addr().String(), acct: acct, policy: policy, tlsCfg: tlsCfg}
+	return &testEnv{t: t, st: st, addr: ln.Addr().String(), acct: acct, policy: policy, tlsCfg: tlsCfg, dir: dir}
 }
 
 func testTLSConfig(t testing.TB) *tls.Config {

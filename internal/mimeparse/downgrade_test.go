@@ -269,3 +269,37 @@ func checkDowngradedParts(p *Part, size int64) []string {
 	}
 	return append(errs, checkDowngradedParts(p.Embedded, size)...)
 }
+
+// MayNeedDowngrade follows HeaderBytes, and for a structure cached before
+// it was recorded looks at the header text the structure kept.
+func TestMayNeedDowngrade(t *testing.T) {
+	tests := []struct {
+		name, msg string
+		want      bool
+	}{
+		{"ASCII", "Subject: plain\r\n\r\nGrüße\r\n", false},
+		{"UTF-8 subject", "Subject: Grüße\r\n\r\nx\r\n", true},
+		{"UTF-8 address", "From: dörte@example.org\r\n\r\nx\r\n", true},
+		{"UTF-8 part description", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Description: Überblick\r\n\r\nx\r\n--b--\r\n", true},
+		{"UTF-8 attachment name", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Disposition: attachment; filename=\"über.txt\"\r\n\r\nx\r\n--b--\r\n", true},
+	}
+	for _, tc := range tests {
+		m, err := Parse(strings.NewReader(tc.msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := MayNeedDowngrade(m); got != tc.want {
+			t.Errorf("%s: MayNeedDowngrade = %v, want %v", tc.name, got, tc.want)
+		}
+		m.HeaderBytes = HeadersUnknown
+		if got := MayNeedDowngrade(m); got != tc.want {
+			t.Errorf("%s, HeaderBytes unknown: MayNeedDowngrade = %v, want %v", tc.name, got, tc.want)
+		}
+		if d, err := Downgrade(m, strings.NewReader(tc.msg), int64(len(tc.msg))); err != nil || (d != nil) != tc.want {
+			t.Errorf("%s: Downgrade = %v, %v; want a downgraded message %v", tc.name, d, err, tc.want)
+		}
+	}
+	if MayNeedDowngrade(nil) {
+		t.Error("MayNeedDowngrade(nil) = true")
+	}
+}

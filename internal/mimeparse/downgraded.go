@@ -166,6 +166,51 @@ func Downgrade(m *Message, r io.ReaderAt, size int64) (*Downgraded, error) {
 	return d, nil
 }
 
+// MayNeedDowngrade reports whether the message m (as parsed) may have
+// headers that [Downgrade] rewrites: its HeaderBytes says so, or, for a
+// structure cached before HeaderBytes was recorded, some text the
+// structure kept of the headers (envelope, MIME fields and parameters) is
+// not ASCII. Callers that know the HeaderBytes of a stored message
+// otherwise need not read its structure when it is [Headers7bit].
+func MayNeedDowngrade(m *Message) bool {
+	if m == nil {
+		return false
+	}
+	switch m.HeaderBytes {
+	case Headers7bit:
+		return false
+	case Headers8bit:
+		return true
+	}
+	return partHas8bit(m.Root, 0)
+}
+
+// partHas8bit reports whether some header text kept in the structure of
+// p or of a part inside it is not ASCII.
+func partHas8bit(p *Part, depth int) bool {
+	if p == nil || depth > MaxDepth+2 {
+		return false
+	}
+	if e := p.Envelope; e != nil && DowngradeEnvelope(e) != e {
+		return true
+	}
+	strs := []string{p.Description, p.ID, p.Location, p.MD5}
+	for _, pr := range append(p.Params, p.DispositionParams...) {
+		strs = append(strs, pr.Value)
+	}
+	for _, str := range strs {
+		if !isASCII(str) {
+			return true
+		}
+	}
+	for _, c := range p.Parts {
+		if partHas8bit(c, depth+1) {
+			return true
+		}
+	}
+	return partHas8bit(p.Embedded, depth+1)
+}
+
 // Size is the size of the downgraded message.
 func (d *Downgraded) Size() int64 { return d.Message.Size }
 

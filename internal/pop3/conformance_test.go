@@ -415,7 +415,8 @@ func TestDialogues(t *testing.T) {
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 // TestRetrExactBytes checks that RETR sends exactly the stored octets
-// after un-stuffing, and that LIST announced that many.
+// after un-stuffing, and that LIST announced that many. The session
+// issues UTF8, so the UTF-8 header is sent as stored too.
 func TestRetrExactBytes(t *testing.T) {
 	e := newEnv(t, envConfig{allowPlaintext: true})
 	bodies := []string{msgA, msgDots, msgNoCRLF, msgHeaderOnly,
@@ -425,6 +426,9 @@ func TestRetrExactBytes(t *testing.T) {
 		e.deliver(b, "")
 	}
 	c := e.dial()
+	if r := c.cmd("UTF8"); r != "+OK UTF8 enabled" {
+		t.Fatalf("UTF8: %q", r)
+	}
 	c.login()
 	for i, want := range bodies {
 		n := i + 1

@@ -23,6 +23,10 @@ type entry struct {
 	// not end with a line ending.
 	size    int64
 	deleted bool
+	// downgrade: the session did not issue UTF8 and the message has
+	// UTF-8 headers; RETR and TOP send it downgraded (RFC 6856, RFC 6857)
+	// and size counts the downgraded octets.
+	downgrade bool
 }
 
 // maildrop is the message list of a session, fixed at login: mail that
@@ -51,8 +55,10 @@ func deleteAction(a store.Account) store.POP3DeleteAction {
 // openMaildrop lists the messages POP3 offers an account: those of the
 // folders it serves (the inbox unless set otherwise), without the ones
 // hidden from POP3 and, with a "since" setting, without mail that arrived
-// before it, ordered by id (arrival order, whatever the folder).
-func (s *Server) openMaildrop(ctx context.Context, acct store.Account, log *slog.Logger) (*maildrop, error) {
+// before it, ordered by id (arrival order, whatever the folder). For a
+// session without UTF8, messages with UTF-8 headers are sized as they
+// are sent, downgraded.
+func (s *Server) openMaildrop(ctx context.Context, acct store.Account, utf8 bool, log *slog.Logger) (*maildrop, error) {
 	names := acct.Settings.POP3Folders
 	if len(names) == 0 {
 		names = []string{"INBOX"}
@@ -90,6 +96,11 @@ func (s *Server) openMaildrop(ctx context.Context, acct store.Account, log *slog
 		return nil, errNoFolders
 	}
 	slices.SortFunc(d.msgs, func(a, b entry) int { return cmpInt64(a.msg.ID, b.msg.ID) })
+	if !utf8 {
+		if err := s.sizeDowngraded(ctx, d, log); err != nil {
+			return nil, err
+		}
+	}
 	d.expire = s.expireDays(roles)
 	return d, nil
 }

@@ -69,6 +69,10 @@ type session struct {
 	// off.
 	timestamp string
 
+	// utf8 is set by the UTF8 command (RFC 6856): messages are sent as
+	// stored, UTF-8 headers included. Without it they are downgraded.
+	utf8 bool
+
 	// TRANSACTION state.
 	acct      store.Account
 	drop      *maildrop
@@ -294,8 +298,7 @@ func (ss *session) dispatch(cmd Command) error {
 		case "STLS":
 			return ss.cmdStls(cmd)
 		case "UTF8":
-			ss.reply("+OK UTF8 enabled")
-			return nil
+			return ss.cmdUTF8(cmd)
 		case "QUIT":
 			ss.reply("+OK Bye")
 			ss.state = stateDone
@@ -642,7 +645,7 @@ func (ss *session) startTransaction(res auth.Result, method string) error {
 		ss.replyf("-ERR [LOGIN-DELAY] Wait %d seconds between logins", int(ss.srv.opts.LoginDelay/time.Second))
 		return nil
 	}
-	drop, err := ss.srv.openMaildrop(ss.ctx, acct, log)
+	drop, err := ss.srv.openMaildrop(ss.ctx, acct, ss.utf8, log)
 	if err != nil {
 		release()
 		if errors.Is(err, errNoFolders) {
@@ -728,9 +731,35 @@ func (ss *session) cmdTop(cmd Command) error {
 	return ss.send(m, lines)
 }
 
+// cmdUTF8 answers UTF8 (RFC 6856), valid in the AUTHORIZATION state:
+// from now on messages are sent as stored, with their UTF-8 headers.
+func (ss *session) cmdUTF8(cmd Command) error {
+	if len(cmd.Args) > 0 {
+		ss.reply("-ERR UTF8 takes no arguments")
+		return nil
+	}
+	ss.utf8 = true
+	ss.reply("+OK UTF8 enabled")
+	return nil
+}
+
+// openMessage opens a message as the session gets it: downgraded when it
+// was sized so at login, else the stored bytes. The returned closer
+// closes the stored body.
+func (ss *session) openMessage(m *entry) (io.Reader, io.Closer, error) {
+	if m.downgrade {
+		return ss.srv.downgradedBody(ss.ctx, m.msg)
+	}
+	body, err := ss.srv.opts.Store.OpenBody(ss.ctx, m.msg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return body, body, nil
+}
+
 // send opens a message and streams it (RETR with allLines, TOP otherwise).
 func (ss *session) send(m *entry, lines int) error {
-	body, err := ss.srv.opts.Store.OpenBody(ss.ctx, m.msg)
+	body, closer, err := ss.openMessage(m)
 	if errors.Is(err, store.ErrNotFound) {
 		ss.reply("-ERR Message was removed by another client")
 		return nil
@@ -740,7 +769,7 @@ func (ss *session) send(m *entry, lines int) error {
 		ss.reply(replyTempFail)
 		return nil
 	}
-	defer body.Close()
+	defer closer.Close()
 	if lines == allLines {
 		ss.replyf("+OK %d octets", m.size)
 	} else {

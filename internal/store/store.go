@@ -508,6 +508,13 @@ type Message struct {
 	// last byte is a line feed, recorded when the body is stored so
 	// readers (POP3 sizes) need not open it. Copies and moves keep it.
 	EndsWithNewline bool
+	// HeaderBytes records, from the parse at delivery, whether some
+	// header of the message has 8-bit bytes (RFC 6532 UTF-8 headers), so
+	// that sessions without UTF-8 know which messages to downgrade
+	// (RFC 6856, RFC 6857) without reading structures. Messages stored
+	// before it was recorded have mimeparse.HeadersUnknown: their cached
+	// structure decides. Copies and moves keep it.
+	HeaderBytes mimeparse.HeaderBytes
 }
 
 // BodyIDs returns the distinct BodyIDs of msgs, in first-seen order.

@@ -128,6 +128,10 @@ verbose = 1
 
 var messageIDRE = regexp.MustCompile(`(?mi)^Message-ID: (<[^>]+>)\r?$`)
 
+// emptyFirstLineRE finds header fields whose value starts on a
+// continuation line.
+var emptyFirstLineRE = regexp.MustCompile(`(?m)^([A-Za-z0-9-]+):\r\n `)
+
 // TestPOP3Getmail delivers a mailbox of 200 mixed messages (UTF-8,
 // attachments, 5 MB, leading dots) through SMTP submission, downloads it
 // with getmail over pop3s with certificate verification, and compares
@@ -170,7 +174,12 @@ func TestPOP3Getmail(t *testing.T) {
 		if id == nil {
 			t.Fatalf("stored message %d has no Message-ID", i+1)
 		}
-		byID[id[1]] = m
+		// getmail does not issue UTF8 (RFC 6856): it gets UTF-8
+		// headers downgraded. A downgraded field whose first
+		// encoded-word does not fit beside the name starts on a
+		// continuation line ("Subject:\r\n =?UTF-8?Q?…"); getmail
+		// (Python's email generator) writes a space after its colon.
+		byID[id[1]] = emptyFirstLineRE.ReplaceAllString(pop3Downgraded(t, []string{m})[0], "$1: \r\n ")
 	}
 
 	dir := t.TempDir()

@@ -15,9 +15,38 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/mimeparse"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
+
+// pop3Downgraded returns stored messages as a POP3 session that did not
+// issue UTF8 gets them (RFC 6856): those with UTF-8 headers downgraded
+// (RFC 6857), the others unchanged.
+func pop3Downgraded(t *testing.T, stored []string) []string {
+	t.Helper()
+	out := make([]string, len(stored))
+	for i, m := range stored {
+		st, err := mimeparse.Parse(strings.NewReader(m))
+		if err != nil {
+			t.Fatalf("parse message %d: %v", i+1, err)
+		}
+		dg, err := mimeparse.Downgrade(st, strings.NewReader(m), int64(len(m)))
+		if err != nil {
+			t.Fatalf("downgrade message %d: %v", i+1, err)
+		}
+		if dg == nil {
+			out[i] = m
+			continue
+		}
+		b, err := io.ReadAll(io.NewSectionReader(dg, 0, dg.Size()))
+		if err != nil {
+			t.Fatalf("read downgraded message %d: %v", i+1, err)
+		}
+		out[i] = string(b)
+	}
+	return out
+}
 
 // deliverPOP3Mail puts messages into an account's inbox, in order.
 //

@@ -267,12 +267,12 @@ func tables(dir string) []table {
 				return []any{i64(v[0]), searchText(str(v[1])), searchText(str(v[2]))}, nil
 			}},
 		{"messages", `SELECT id, account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, pop3_hidden,
-			ends_newline, internal_date_zone FROM messages ORDER BY id`,
+			ends_newline, internal_date_zone, header_bytes FROM messages ORDER BY id`,
 			[]string{"id", "account_id", "folder_id", "uid", "modseq", "flags", "seen", "deleted", "internal_date", "size", "body_id", "pop3_hidden",
-				"ends_newline", "internal_date_zone"},
+				"ends_newline", "internal_date_zone", "header_bytes"},
 			func(v []any) ([]any, error) {
 				return []any{i64(v[0]), i64(v[1]), i64(v[2]), i64(v[3]), i64(v[4]), strings.Fields(str(v[5])), boolean(v[6]), boolean(v[7]),
-					secsNotNull(v[8]), i64(v[9]), i64(v[10]), boolean(v[11]), boolean(v[12]), int16(i64(v[13]))}, nil
+					secsNotNull(v[8]), i64(v[9]), i64(v[10]), boolean(v[11]), boolean(v[12]), int16(i64(v[13])), int16(i64(v[14]))}, nil
 			}},
 		{"expunged", "SELECT folder_id, uid, modseq FROM expunged",
 			[]string{"folder_id", "uid", "modseq"},

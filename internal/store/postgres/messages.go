@@ -21,13 +21,17 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-const messageColumns = "id, account_id, folder_id, uid, modseq, flags, internal_date, size, body_id, pop3_hidden, ends_newline, internal_date_zone"
+const messageColumns = "id, account_id, folder_id, uid, modseq, flags, internal_date, size, body_id, pop3_hidden, ends_newline, internal_date_zone, header_bytes"
 
 func scanMessage(r scanner) (store.Message, error) {
 	var m store.Message
-	var zone int16
-	err := r.Scan(&m.ID, &m.AccountID, &m.FolderID, &m.UID, &m.ModSeq, &m.Flags, &m.InternalDate, &m.Size, &m.BodyID, &m.POP3Hidden, &m.EndsWithNewline, &zone)
+	var zone, hb int16
+	err := r.Scan(&m.ID, &m.AccountID, &m.FolderID, &m.UID, &m.ModSeq, &m.Flags, &m.InternalDate, &m.Size, &m.BodyID, &m.POP3Hidden, &m.EndsWithNewline, &zone, &hb)
 	m.InternalDate = store.InZone(m.InternalDate, int(zone))
+	if hb > 0 && hb <= int16(mimeparse.Headers8bit) {
+		// Anything else is unknown: the structure decides.
+		m.HeaderBytes = mimeparse.HeaderBytes(hb)
+	}
 	if m.Flags == nil {
 		m.Flags = []string{}
 	}
@@ -276,6 +280,7 @@ func prepare(d store.Delivery, spool bool) (_ *preparedDelivery, err error) {
 	p.m = store.Message{
 		AccountID: d.AccountID, Flags: store.NormalizeFlags(d.Flags),
 		InternalDate: d.InternalDate, Size: p.size,
+		HeaderBytes: parsed.HeaderBytes,
 	}
 	if p.m.InternalDate.IsZero() {
 		p.m.InternalDate = time.Now()
@@ -326,8 +331,8 @@ func (s *Store) insertPrepared(w *wtx, p *preparedDelivery) (m store.Message, ke
 			WHERE id = $2 AND EXISTS (SELECT 1 FROM f) AND ($4 OR ((quota_bytes = 0 OR used_bytes + $3 <= quota_bytes)
 				AND (quota_messages = 0 OR used_messages + 1 <= quota_messages)))
 			RETURNING id)
-		INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, ends_newline, internal_date_zone)
-		SELECT $2, f.id, f.uid, f.modseq, $5, $6, $7, $8, $3, $9, $10, $11 FROM f, a
+		INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, ends_newline, internal_date_zone, header_bytes)
+		SELECT $2, f.id, f.uid, f.modseq, $5, $6, $7, $8, $3, $9, $10, $11, $12 FROM f, a
 		RETURNING id, folder_id, uid, modseq`
 	var largeObject *uint32 // bodies.large_object: see blobs.go
 	if isLargeObject(column) {
@@ -343,7 +348,7 @@ func (s *Store) insertPrepared(w *wtx, p *preparedDelivery) (m store.Message, ke
 		return m, key, fmt.Errorf("insert body: %w", err)
 	}
 	err = w.queryRow(q, d.FolderID, d.AccountID, p.size, d.IgnoreQuota,
-		m.Flags, seen, deleted, m.InternalDate, m.BodyID, m.EndsWithNewline, int16(store.ZoneMinutes(m.InternalDate))).Scan(&m.ID, &m.FolderID, &m.UID, &m.ModSeq)
+		m.Flags, seen, deleted, m.InternalDate, m.BodyID, m.EndsWithNewline, int16(store.ZoneMinutes(m.InternalDate)), int16(m.HeaderBytes)).Scan(&m.ID, &m.FolderID, &m.UID, &m.ModSeq)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return m, key, diagnoseDelivery(w, d)
 	}
@@ -812,8 +817,8 @@ func (s *Store) Copy(ctx context.Context, src int64, uids []uint32, dst int64) (
 			ids[i] = m.ID
 			pairs = append(pairs, store.UIDPair{Src: m.UID, Dst: first + uint32(i)})
 		}
-		if _, err := w.exec(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, ends_newline, internal_date_zone)
-			SELECT account_id, $1, $2 + row_number() OVER (ORDER BY uid) - 1, $3, flags, seen, deleted, internal_date, size, body_id, ends_newline, internal_date_zone
+		if _, err := w.exec(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, ends_newline, internal_date_zone, header_bytes)
+			SELECT account_id, $1, $2 + row_number() OVER (ORDER BY uid) - 1, $3, flags, seen, deleted, internal_date, size, body_id, ends_newline, internal_date_zone, header_bytes
 			FROM messages WHERE id = ANY($4)`, dst, int64(first), modseq, ids); err != nil {
 			return fmt.Errorf("copy messages: %w", err)
 		}

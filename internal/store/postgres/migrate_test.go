@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pochta-mail/pochta/internal/mimeparse"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -51,10 +52,9 @@ func TestMigrateEndsNewline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Undo the later migrations too (internal_date_zone, subscriptions,
-	// dkim_mtasts), then
-	// this one.
-	for _, q := range append(slices.Concat(undoBodyLargeObject, undoInternalDateZone, undoSubscriptions),
+	// Undo the later migrations too (header_bytes, body_large_object,
+	// internal_date_zone, subscriptions, dkim_mtasts), then this one.
+	for _, q := range append(slices.Concat(undoHeaderBytes, undoBodyLargeObject, undoInternalDateZone, undoSubscriptions),
 		"DROP TABLE dkim_keys", "DROP TABLE mta_sts_policies",
 		"DELETE FROM schema_migrations WHERE name LIKE '%_dkim_mtasts.sql'",
 		"ALTER TABLE messages DROP COLUMN ends_newline", "DELETE FROM schema_migrations WHERE name LIKE '%_ends_newline.sql'") {
@@ -88,6 +88,67 @@ var undoBodyLargeObject = []string{
 var undoInternalDateZone = []string{
 	"ALTER TABLE messages DROP COLUMN internal_date_zone",
 	"DELETE FROM schema_migrations WHERE name LIKE '%_internal_date_zone.sql'",
+}
+
+// undoHeaderBytes turns a database back to before the header_bytes
+// migration.
+var undoHeaderBytes = []string{
+	"ALTER TABLE messages DROP COLUMN header_bytes",
+	"DELETE FROM schema_migrations WHERE name LIKE '%_header_bytes.sql'",
+}
+
+// TestMigrateHeaderBytes takes a database back to before the header_bytes
+// migration and reopens it: messages stored before it are unknown (their
+// structure decides), messages delivered afterwards are known again.
+func TestMigrateHeaderBytes(t *testing.T) {
+	ctx := context.Background()
+	dsn := newMigratedDatabase(t)
+	s, err := Open(ctx, Options{DSN: dsn, Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateDomain(ctx, "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.CreateAccount(ctx, store.NewAccount{Address: "ivan@example.org", PasswordHash: "x", Settings: store.DefaultSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.Deliver(ctx, store.Delivery{AccountID: a.ID, Body: strings.NewReader("Subject: \u00fcber\r\n\r\nbody\r\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.HeaderBytes != mimeparse.Headers8bit {
+		t.Fatalf("HeaderBytes at delivery = %d, want 8-bit", old.HeaderBytes)
+	}
+	s.Close()
+
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range undoHeaderBytes {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close(ctx)
+
+	s = openDSN(t, dsn)
+	m, err := s.MessageByID(ctx, old.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.HeaderBytes != mimeparse.HeadersUnknown {
+		t.Errorf("message stored before the migration: HeaderBytes = %d, want unknown", m.HeaderBytes)
+	}
+	m, err = s.Deliver(ctx, store.Delivery{AccountID: a.ID, Body: strings.NewReader("Subject: plain\r\n\r\nbody\r\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err = s.MessageByID(ctx, m.ID); err != nil || m.HeaderBytes != mimeparse.Headers7bit {
+		t.Errorf("message delivered after the migration: HeaderBytes = %d, %v; want 7-bit", m.HeaderBytes, err)
+	}
 }
 
 // undoSubscriptions turns a database back to before the subscriptions
@@ -127,7 +188,7 @@ func TestMigrateSubscriptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range append(slices.Concat(undoBodyLargeObject, undoInternalDateZone, undoSubscriptions), "UPDATE folders SET subscribed = name IN ('INBOX', 'Work/Old')") {
+	for _, q := range append(slices.Concat(undoHeaderBytes, undoBodyLargeObject, undoInternalDateZone, undoSubscriptions), "UPDATE folders SET subscribed = name IN ('INBOX', 'Work/Old')") {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -172,7 +233,7 @@ func TestMigrateInternalDateZone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range slices.Concat(undoBodyLargeObject, undoInternalDateZone) {
+	for _, q := range slices.Concat(undoHeaderBytes, undoBodyLargeObject, undoInternalDateZone) {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

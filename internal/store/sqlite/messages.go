@@ -19,22 +19,32 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-const messageColumns = "id, account_id, folder_id, uid, modseq, flags, internal_date, size, body_id, pop3_hidden, ends_newline, internal_date_zone"
+const messageColumns = "id, account_id, folder_id, uid, modseq, flags, internal_date, size, body_id, pop3_hidden, ends_newline, internal_date_zone, header_bytes"
 
 func scanMessage(r scanner) (store.Message, error) {
 	var m store.Message
 	var flags string
 	// UID and ModSeq are read as int64: database/sql converts into
 	// unsigned types through a string, two allocations per row.
-	var uid, modseq, date, zone int64
-	err := r.Scan(&m.ID, &m.AccountID, &m.FolderID, &uid, &modseq, &flags, &date, &m.Size, &m.BodyID, &m.POP3Hidden, &m.EndsWithNewline, &zone)
+	var uid, modseq, date, zone, hb int64
+	err := r.Scan(&m.ID, &m.AccountID, &m.FolderID, &uid, &modseq, &flags, &date, &m.Size, &m.BodyID, &m.POP3Hidden, &m.EndsWithNewline, &zone, &hb)
 	if err == nil && (uid < 0 || uid > math.MaxUint32 || modseq < 0) {
 		err = fmt.Errorf("message %d: UID %d or modseq %d out of range", m.ID, uid, modseq)
 	}
 	m.UID, m.ModSeq = uint32(uid), uint64(modseq)
+	m.HeaderBytes = headerBytes(hb)
 	m.Flags = strings.Fields(flags)
 	m.InternalDate = store.InZone(fromUnix(date), int(zone))
 	return m, err
+}
+
+// headerBytes reads the header_bytes column; a value it does not know is
+// unknown (the structure decides).
+func headerBytes(v int64) mimeparse.HeaderBytes {
+	if v < 0 || v > int64(mimeparse.Headers8bit) {
+		return mimeparse.HeadersUnknown
+	}
+	return mimeparse.HeaderBytes(v)
 }
 
 // uidList encodes UIDs as a JSON array for `IN (SELECT value FROM
@@ -162,6 +172,7 @@ func (s *Store) prepare(d store.Delivery) (*preparedDelivery, error) {
 		AccountID: d.AccountID, Flags: store.NormalizeFlags(d.Flags),
 		InternalDate: d.InternalDate, Size: body.size,
 		EndsWithNewline: body.endsNewline,
+		HeaderBytes:     parsed.HeaderBytes,
 	}
 	if p.m.InternalDate.IsZero() {
 		p.m.InternalDate = time.Now()
@@ -211,10 +222,10 @@ func insertPrepared(w *wtx, p *preparedDelivery) (store.Message, error) {
 		return m, err
 	}
 	m.FolderID = folderID
-	if err := w.queryRow(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, ends_newline, internal_date_zone)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
+	if err := w.queryRow(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, ends_newline, internal_date_zone, header_bytes)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
 		d.AccountID, folderID, m.UID, m.ModSeq, strings.Join(m.Flags, " "), seen, deleted, unix(m.InternalDate), size, m.BodyID, m.EndsWithNewline,
-		store.ZoneMinutes(m.InternalDate)).Scan(&m.ID); err != nil {
+		store.ZoneMinutes(m.InternalDate), int64(m.HeaderBytes)).Scan(&m.ID); err != nil {
 		return m, fmt.Errorf("insert message: %w", err)
 	}
 	if err := addUsage(w, d.AccountID, size, 1); err != nil {
@@ -744,10 +755,10 @@ func (s *Store) Copy(ctx context.Context, src int64, uids []uint32, dst int64) (
 			seen, deleted := flagBits(m.Flags)
 			// A copy is a new message: POP3 offers it even if the
 			// original was hidden from POP3.
-			if _, err := w.exec(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, ends_newline, internal_date_zone)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			if _, err := w.exec(`INSERT INTO messages (account_id, folder_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id, ends_newline, internal_date_zone, header_bytes)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 				df.AccountID, dst, uid, modseq, strings.Join(m.Flags, " "), seen, deleted, unix(m.InternalDate), m.Size, m.BodyID, m.EndsWithNewline,
-				store.ZoneMinutes(m.InternalDate)); err != nil {
+				store.ZoneMinutes(m.InternalDate), int64(m.HeaderBytes)); err != nil {
 				return fmt.Errorf("copy message: %w", err)
 			}
 			pairs = append(pairs, store.UIDPair{Src: m.UID, Dst: uid})

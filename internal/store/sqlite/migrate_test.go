@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/mimeparse"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -70,10 +71,10 @@ func TestMigrateEndsNewline(t *testing.T) {
 	if version == 0 {
 		t.Fatal("no ends_newline migration")
 	}
-	// Undo the later migrations too (internal_date_zone, version 10;
-	// subscriptions, version 9;
+	// Undo the later migrations too (header_bytes, version 11;
+	// internal_date_zone, version 10; subscriptions, version 9;
 	// dkim_mtasts, version 8; body_structures, version 7), then this one.
-	for _, q := range append(slices.Concat(undoInternalDateZone, undoSubscriptions),
+	for _, q := range append(slices.Concat(undoHeaderBytes, undoInternalDateZone, undoSubscriptions),
 		"DROP TABLE dkim_keys",
 		"DROP TABLE mta_sts_policies",
 		"ALTER TABLE bodies ADD COLUMN structure BLOB NOT NULL DEFAULT x''",
@@ -133,7 +134,7 @@ func TestMigrateBodyStructures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range append(slices.Concat(undoInternalDateZone, undoSubscriptions),
+	for _, q := range append(slices.Concat(undoHeaderBytes, undoInternalDateZone, undoSubscriptions),
 		"DROP TABLE dkim_keys",
 		"DROP TABLE mta_sts_policies",
 		"ALTER TABLE bodies ADD COLUMN structure BLOB NOT NULL DEFAULT x''",
@@ -173,6 +174,83 @@ func TestMigrateBodyStructures(t *testing.T) {
 // internal_date_zone migration.
 var undoInternalDateZone = []string{
 	"ALTER TABLE messages DROP COLUMN internal_date_zone",
+}
+
+// undoHeaderBytes turns a database back to before the header_bytes
+// migration.
+var undoHeaderBytes = []string{"ALTER TABLE messages DROP COLUMN header_bytes"}
+
+// TestMigrateHeaderBytes takes a database back to before the header_bytes
+// migration and reopens it: messages stored before it are unknown (their
+// structure decides), messages delivered afterwards are known again.
+func TestMigrateHeaderBytes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateDomain(ctx, "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.CreateAccount(ctx, store.NewAccount{Address: "ivan@example.org", PasswordHash: "x", Settings: store.DefaultSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.Deliver(ctx, store.Delivery{AccountID: a.ID, Body: strings.NewReader("Subject: \u00fcber\r\n\r\nbody\r\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.HeaderBytes != mimeparse.Headers8bit {
+		t.Fatalf("HeaderBytes at delivery = %d, want 8-bit", old.HeaderBytes)
+	}
+	s.Close()
+
+	version := 0
+	entries, err := migrationFiles.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), "_header_bytes.sql"); ok {
+			if version, err = strconv.Atoi(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if version == 0 {
+		t.Fatal("no header_bytes migration")
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "pochta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range append(slices.Clone(undoHeaderBytes), fmt.Sprintf("PRAGMA user_version = %d", version-1)) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err = Open(ctx, Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("reopen (migrate): %v", err)
+	}
+	defer s.Close()
+	m, err := s.MessageByID(ctx, old.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.HeaderBytes != mimeparse.HeadersUnknown {
+		t.Errorf("message stored before the migration: HeaderBytes = %d, want unknown", m.HeaderBytes)
+	}
+	m, err = s.Deliver(ctx, store.Delivery{AccountID: a.ID, Body: strings.NewReader("Subject: plain\r\n\r\nbody\r\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err = s.MessageByID(ctx, m.ID); err != nil || m.HeaderBytes != mimeparse.Headers7bit {
+		t.Errorf("message delivered after the migration: HeaderBytes = %d, %v; want 7-bit", m.HeaderBytes, err)
+	}
 }
 
 // undoSubscriptions turns a database back to before the subscriptions
@@ -227,7 +305,7 @@ func TestMigrateSubscriptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The old schema: INBOX and Work/Old subscribed, the rest not.
-	for _, q := range append(slices.Concat(undoInternalDateZone, undoSubscriptions),
+	for _, q := range append(slices.Concat(undoHeaderBytes, undoInternalDateZone, undoSubscriptions),
 		"UPDATE folders SET subscribed = (name IN ('INBOX', 'Work/Old'))",
 		fmt.Sprintf("PRAGMA user_version = %d", version-1),
 	) {
@@ -297,7 +375,7 @@ func TestMigrateInternalDateZone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range append(slices.Clone(undoInternalDateZone), fmt.Sprintf("PRAGMA user_version = %d", version-1)) {
+	for _, q := range append(slices.Concat(undoHeaderBytes, undoInternalDateZone), fmt.Sprintf("PRAGMA user_version = %d", version-1)) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/mimeparse"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -20,7 +21,7 @@ func sameMessage(t *testing.T, got, want store.Message, what string) {
 	t.Helper()
 	if got.ID != want.ID || got.AccountID != want.AccountID || got.FolderID != want.FolderID ||
 		got.UID != want.UID || got.ModSeq != want.ModSeq || got.Size != want.Size || got.BodyID != want.BodyID ||
-		got.EndsWithNewline != want.EndsWithNewline ||
+		got.EndsWithNewline != want.EndsWithNewline || got.HeaderBytes != want.HeaderBytes ||
 		!sameSecond(got.InternalDate, want.InternalDate) ||
 		!(len(got.Flags) == 0 && len(want.Flags) == 0 || slices.Equal(got.Flags, want.Flags)) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
@@ -676,6 +677,94 @@ func testDeliverEndsWithNewline(t *testing.T, s store.Store) {
 	}
 	if len(pairs) != len(cases) {
 		t.Errorf("moved %d messages, want %d", len(pairs), len(cases))
+	}
+}
+
+// testDeliverHeaderBytes checks that the store records whether a
+// message's headers have 8-bit bytes (what sessions without UTF-8 need to
+// know which messages to downgrade without reading their structures),
+// through every way of listing messages, for inline and large bodies,
+// single and batch deliveries, and that copies and moves keep it.
+func testDeliverHeaderBytes(t *testing.T, s store.Store) {
+	a := mustAccount(t, s, "ivan@example.org")
+	in := inbox(t, s, a.ID)
+	arch := folder(t, s, a.ID, "Archive")
+	large := strings.Repeat(strings.Repeat("y", 99)+"\r\n", 3000)
+	cases := []struct {
+		name, body string
+		want       mimeparse.HeaderBytes
+	}{
+		{"ASCII", "Subject: a\r\n\r\nbody\r\n", mimeparse.Headers7bit},
+		{"UTF-8 subject", "Subject: \u043f\u0440\u0438\u0432\u0435\u0442\r\n\r\nbody\r\n", mimeparse.Headers8bit},
+		{"UTF-8 address", "From: \u0438\u0432\u0430\u043d@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444\r\n\r\nbody\r\n", mimeparse.Headers8bit},
+		{"8-bit body only", "Subject: b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\u043f\u0438\u0441\u044c\u043c\u043e\r\n", mimeparse.Headers7bit},
+		{"8-bit part header", "Subject: c\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n" +
+			"Content-Type: text/plain\r\nContent-Description: \u0444\u0430\u0439\u043b\r\n\r\npart\r\n--x--\r\n", mimeparse.Headers8bit},
+		{"large, ASCII", "Subject: large\r\n\r\n" + large, mimeparse.Headers7bit},
+		{"large, UTF-8 subject", "Subject: \u00fcber\r\n\r\n" + large, mimeparse.Headers8bit},
+	}
+	check := func(m store.Message, want mimeparse.HeaderBytes, what string) {
+		t.Helper()
+		if m.HeaderBytes != want {
+			t.Errorf("%s: HeaderBytes = %d, want %d", what, m.HeaderBytes, want)
+		}
+	}
+	var delivered []store.Message
+	for _, c := range cases {
+		m := deliverTo(t, s, in, c.body)
+		check(m, c.want, c.name+": Deliver")
+		check(message(t, s, in.ID, m.UID), c.want, c.name+": MessagesByUID")
+		got, err := s.MessageByID(ctx(t), m.ID)
+		if err != nil {
+			t.Fatalf("MessageByID: %v", err)
+		}
+		check(got, c.want, c.name+": MessageByID")
+		delivered = append(delivered, m)
+	}
+	for i, m := range allMessages(t, s, in.ID) {
+		check(m, cases[i].want, cases[i].name+": Messages")
+	}
+	var ds []store.Delivery
+	for _, c := range cases {
+		ds = append(ds, store.Delivery{AccountID: a.ID, Body: strings.NewReader(c.body)})
+	}
+	ms, err := s.DeliverBatch(ctx(t), batch(ds...))
+	if err != nil {
+		t.Fatalf("DeliverBatch: %v", err)
+	}
+	for i, m := range ms {
+		check(m, cases[i].want, cases[i].name+": DeliverBatch")
+		check(message(t, s, in.ID, m.UID), cases[i].want, cases[i].name+": DeliverBatch, then MessagesByUID")
+	}
+
+	// Copies and moves keep it.
+	pairs, err := s.Copy(ctx(t), in.ID, uidsOf(delivered), arch.ID)
+	if err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	for i, p := range pairs {
+		check(message(t, s, arch.ID, p.Dst), cases[i].want, cases[i].name+": copy")
+	}
+	trash := folder(t, s, a.ID, "Trash")
+	pairs, err = s.Move(ctx(t), arch.ID, uidsOf(allMessages(t, s, arch.ID)), trash.ID)
+	if err != nil {
+		t.Fatalf("Move: %v", err)
+	}
+	if len(pairs) != len(cases) {
+		t.Fatalf("moved %d messages, want %d", len(pairs), len(cases))
+	}
+	for i, p := range pairs {
+		check(message(t, s, trash.ID, p.Dst), cases[i].want, cases[i].name+": moved copy")
+	}
+	// The structure cached at delivery says the same.
+	for i, m := range delivered {
+		st, err := s.Structure(ctx(t), m)
+		if err != nil {
+			t.Fatalf("Structure: %v", err)
+		}
+		if st.HeaderBytes != cases[i].want {
+			t.Errorf("%s: structure's HeaderBytes = %d, want %d", cases[i].name, st.HeaderBytes, cases[i].want)
+		}
 	}
 }
 

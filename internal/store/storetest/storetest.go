@@ -134,6 +134,7 @@ var tests = []test{
 	{"Deliver/BinaryBody", testDeliverBinaryBody},
 	{"Deliver/LargeBody", testDeliverLargeBody},
 	{"Deliver/EndsWithNewline", testDeliverEndsWithNewline},
+	{"Deliver/HeaderBytes", testDeliverHeaderBytes},
 	{"Deliver/DefaultInbox", testDeliverDefaultInbox},
 	{"Deliver/UIDsIncrease", testDeliverUIDsIncrease},
 	{"Deliver/UIDsNotReused", testDeliverUIDsNotReused},
