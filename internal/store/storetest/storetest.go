@@ -34,7 +34,18 @@ import (
 // it. The cleanup must tolerate a store the test closed already: the
 // closed-store test calls Close itself.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	RunGroups(t, open)
+}
+
+// RunGroups runs the tests of the suite whose names start with one of
+// groups followed by "/" ("Deliver", "Copy", ...), or every test when
+// groups is empty: for a backend variant that differs from the one
+// already checked in one concern only.
+func RunGroups(t *testing.T, open func(t *testing.T) store.Store, groups ...string) {
 	for _, tc := range slices.Concat(tests, webTests, outboundTests) {
+		if len(groups) > 0 && !slices.ContainsFunc(groups, func(g string) bool { return strings.HasPrefix(tc.name, g+"/") }) {
+			continue
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
 			if s == nil {
