@@ -22,6 +22,10 @@ func FuzzCommand(f *testing.F) {
 		"a8 STATUS INBOX (MESSAGES UIDNEXT SIZE)\r\n",
 		"a9 FETCH 1 (BINARY.PEEK[2.HEADER.FIELDS.NOT (Subject)] BINARY.SIZE[1.MIME] BINARY[TEXT]<15>)\r\n",
 		"b1 SUBSCRIBE \"Later/Maybe\"\r\n",
+		"b2 SEARCH RETURN (PARTIAL -1:-100 UPDATE CONTEXT) UNSEEN\r\n",
+		"b3 UID SORT RETURN (UPDATE PARTIAL 4:2 COUNT) (REVERSE ARRIVAL) UTF-8 FLAGGED\r\n",
+		"b4 SORT (ARRIVAL) US-ASCII RETURN (PARTIAL 1:6) ALL\r\n",
+		"b5 CANCELUPDATE \"b2\" \"b3\"\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -116,6 +120,8 @@ func parseCommandForFuzz(r *reader) {
 		parseFetch(r)
 	case "SEARCH":
 		parseSearch(r)
+	case "SORT":
+		parseSort(r)
 	default:
 		for !r.atEnd() {
 			if r.consume(' ') || r.consume('(') || r.consume(')') {

@@ -38,7 +38,11 @@ const maxSearchDepth = 100
 type searchArgs struct {
 	ret    []string // RETURN options; nil when no RETURN was given
 	esarch bool     // RETURN given
-	key    *searchKey
+	// partial and update are the RFC 5267 RETURN options PARTIAL and
+	// UPDATE.
+	partial *partialRange
+	update  bool
+	key     *searchKey
 }
 
 func parseSearch(r *reader) (searchArgs, error) {
@@ -53,24 +57,11 @@ func parseSearch(r *reader) (searchArgs, error) {
 		if err := r.sp(); err != nil {
 			return a, err
 		}
-		if err := r.list(true, func() error {
-			opt, err := r.keyword()
-			if err != nil {
-				return err
-			}
-			switch opt {
-			case "MIN", "MAX", "ALL", "COUNT", "SAVE":
-				a.ret = append(a.ret, opt)
-			default:
-				return errSyntax("unknown SEARCH RETURN option %s", opt)
-			}
-			return nil
-		}); err != nil {
+		o, err := parseReturnOpts(r, "SEARCH")
+		if err != nil {
 			return a, err
 		}
-		if len(a.ret) == 0 {
-			a.ret = []string{"ALL"}
-		}
+		a.ret, a.partial, a.update = o.ret, o.partial, o.update
 		if err := r.sp(); err != nil {
 			return a, err
 		}
@@ -594,14 +585,14 @@ func (s *session) cmdSearch(tag string, uid bool) (string, error) {
 				}
 			}
 		}
-		if len(ret) == 1 {
+		if len(ret) == 1 && a.partial == nil && !a.update {
 			return "", nil
 		}
 	}
 	var modseq uint64
 	if usesModSeq {
 		modseq = highest
-		if !slices.Contains(ret, "ALL") && !slices.Contains(ret, "COUNT") {
+		if !slices.Contains(ret, "ALL") && !slices.Contains(ret, "COUNT") && a.partial == nil {
 			// Only MIN and/or MAX: the mod-sequence is the highest of the
 			// messages returned (RFC 7162 section 3.1.5).
 			modseq = 0
@@ -613,7 +604,10 @@ func (s *session) cmdSearch(tag string, uid bool) (string, error) {
 			}
 		}
 	}
-	s.bw.Write(appendESearch(nil, tag, uid, ret, results, func(b []byte, r []uint32) []byte { return append(b, formatUIDs(r)...) }, modseq))
+	s.bw.Write(appendESearch(nil, tag, uid, ret, a.partial, results, func(b []byte, r []uint32) []byte { return append(b, formatUIDs(r)...) }, modseq))
+	if a.update {
+		s.startContext(&searchContext{tag: tag, uid: uid, key: a.key, uids: slices.Clone(matchUIDs)}, retOpts{ret: ret, partial: a.partial})
+	}
 	return "", nil
 }
 
@@ -621,8 +615,8 @@ func (s *session) cmdSearch(tag string, uid bool) (string, error) {
 // for ESORT) with the return options ret over results: MIN and MAX are
 // the first and last of results, ALL is written by all. modseq, when not
 // 0 and there are results, is the highest mod-sequence of the matches
-// (RFC 7162).
-func appendESearch(b []byte, tag string, uid bool, ret []string, results []uint32,
+// (RFC 7162). partial, when not nil, adds the PARTIAL data (RFC 5267).
+func appendESearch(b []byte, tag string, uid bool, ret []string, partial *partialRange, results []uint32,
 	all func([]byte, []uint32) []byte, modseq uint64) []byte {
 	b = append(b, "* ESEARCH (TAG "...)
 	b = append(b, quoteASCII(tag)...)
@@ -651,6 +645,9 @@ func appendESearch(b []byte, tag string, uid bool, ret []string, results []uint3
 				b = all(b, results)
 			}
 		}
+	}
+	if partial != nil {
+		b = appendPartial(b, partial, results, all)
 	}
 	if modseq != 0 && len(results) > 0 {
 		b = append(b, " MODSEQ "...)

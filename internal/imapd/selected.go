@@ -37,6 +37,11 @@ type mailbox struct {
 	// foldersChanged is set by a folder event (create, rename, delete)
 	// for this folder: checkSelected looks whether it still exists.
 	foldersChanged bool
+	// contexts are the SEARCH and SORT results kept up to date (RFC
+	// 5267 UPDATE, context.go); ctxModSeq is the mod-sequence they
+	// were last brought up to.
+	contexts  []*searchContext
+	ctxModSeq uint64
 }
 
 // seqOf returns the sequence number of a UID, or 0.
@@ -331,6 +336,9 @@ func (s *session) sendUpdates(expungeOK bool) error {
 			return err
 		}
 	}
+	if err := s.updateContexts(); err != nil {
+		return err
+	}
 	if expungeOK && len(mb.expunged) > 0 {
 		s.announceExpunges()
 	}
@@ -413,6 +421,7 @@ func (s *session) takeChanges() error {
 // view.
 func (s *session) announceExpunges() {
 	mb := s.sel
+	s.contextsExpunge()
 	if s.qresync {
 		gone := make([]uint32, 0, len(mb.expunged))
 		kept := mb.uids[:0]

@@ -369,6 +369,7 @@ func init() {
 		"THREAD":       {func(s *session, tag string) (string, error) { return s.cmdThread(tag, false) }, selectedOnly, false},
 		"UID THREAD":   {func(s *session, tag string) (string, error) { return s.cmdThread(tag, true) }, selectedOnly, true},
 		"COMPRESS":     {cmdCompress, authenticated, true},
+		"CANCELUPDATE": {cmdCancelUpdate, selectedOnly, true},
 	}
 }
 
@@ -389,7 +390,7 @@ func (s *session) capabilities() string {
 	caps = append(caps, "UIDPLUS", "MOVE", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED",
 		"LIST-STATUS", "ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC", "STATUS=SIZE",
 		fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit), "MULTIAPPEND", "CATENATE", "UTF8=ACCEPT", "BINARY", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE")
-	caps = append(caps, "SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "COMPRESS=DEFLATE")
+	caps = append(caps, "SORT", "SORT=DISPLAY", "ESORT", "CONTEXT=SEARCH", "CONTEXT=SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "COMPRESS=DEFLATE")
 	return strings.Join(caps, " ")
 }
 

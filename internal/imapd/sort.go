@@ -71,6 +71,8 @@ type sortArgs struct {
 	// given.
 	ret      []string
 	esort    bool
+	partial  *partialRange // RETURN (PARTIAL ...), RFC 5267
+	update   bool          // RETURN (UPDATE), RFC 5267
 	criteria []sortCriterion
 	key      *searchKey
 }
@@ -99,26 +101,11 @@ func parseSort(r *reader) (sortArgs, error) {
 			return a, err
 		}
 		a.esort = true
-		if err := r.list(true, func() error {
-			opt, err := r.keyword()
-			if err != nil {
-				return err
-			}
-			switch opt {
-			case "MIN", "MAX", "ALL", "COUNT", "SAVE":
-				if !slices.Contains(a.ret, opt) {
-					a.ret = append(a.ret, opt)
-				}
-			default:
-				return errSyntax("unknown SORT RETURN option %s", opt)
-			}
-			return nil
-		}); err != nil {
+		o, err := parseReturnOpts(r, "SORT")
+		if err != nil {
 			return a, err
 		}
-		if len(a.ret) == 0 {
-			a.ret = []string{"ALL"}
-		}
+		a.ret, a.partial, a.update = o.ret, o.partial, o.update
 		if err := r.sp(); err != nil {
 			return a, err
 		}
@@ -154,7 +141,31 @@ func parseSort(r *reader) (sortArgs, error) {
 	if err := r.sp(); err != nil {
 		return a, err
 	}
-	key, err := parseCharsetKeys(r)
+	if err := parseCharset(r); err != nil {
+		return a, err
+	}
+	if !a.esort {
+		// Dovecot also takes RETURN after the charset, as in
+		// "SORT (ARRIVAL) US-ASCII RETURN (PARTIAL 1:10) ALL".
+		save := r.pos
+		if kw, _ := r.keyword(); kw == "RETURN" {
+			if err := r.sp(); err != nil {
+				return a, err
+			}
+			o, err := parseReturnOpts(r, "SORT")
+			if err != nil {
+				return a, err
+			}
+			a.esort = true
+			a.ret, a.partial, a.update = o.ret, o.partial, o.update
+			if err := r.sp(); err != nil {
+				return a, err
+			}
+		} else {
+			r.pos = save
+		}
+	}
+	key, err := parseKeys(r)
 	if err != nil {
 		return a, err
 	}
@@ -165,16 +176,26 @@ func parseSort(r *reader) (sortArgs, error) {
 // parseCharsetKeys reads "charset SP search-key *(SP search-key)", the
 // search part of SORT and THREAD (where the charset is not optional).
 func parseCharsetKeys(r *reader) (*searchKey, error) {
+	if err := parseCharset(r); err != nil {
+		return nil, err
+	}
+	return parseKeys(r)
+}
+
+// parseCharset reads "charset SP".
+func parseCharset(r *reader) error {
 	cs, err := r.astring()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
-		return nil, errNo("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset %s", cs)
+		return errNo("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset %s", cs)
 	}
-	if err := r.sp(); err != nil {
-		return nil, err
-	}
+	return r.sp()
+}
+
+// parseKeys reads "search-key *(SP search-key)" as one AND.
+func parseKeys(r *reader) (*searchKey, error) {
 	root := &searchKey{op: "AND"}
 	for {
 		k, err := parseSearchKey(r, 0)
@@ -495,7 +516,7 @@ func (s *session) cmdSort(tag string, uid bool) (string, error) {
 	}
 	if slices.Contains(a.ret, "SAVE") {
 		s.sel.saved = savedSortResult(msgs, a.ret)
-		if len(a.ret) == 1 {
+		if len(a.ret) == 1 && a.partial == nil && !a.update {
 			return "", nil
 		}
 	}
@@ -503,7 +524,15 @@ func (s *session) cmdSort(tag string, uid bool) (string, error) {
 	if modseq {
 		hm = highest
 	}
-	s.bw.Write(appendESearch(nil, tag, uid, a.ret, results, appendOrderedSet, hm))
+	s.bw.Write(appendESearch(nil, tag, uid, a.ret, a.partial, results, appendOrderedSet, hm))
+	if a.update {
+		uids := make([]uint32, len(msgs))
+		for i := range msgs {
+			uids[i] = msgs[i].uid
+		}
+		s.startContext(&searchContext{tag: tag, uid: uid, sorted: true, criteria: a.criteria, need: need, key: a.key, uids: uids},
+			retOpts{ret: a.ret, partial: a.partial})
+	}
 	return "", nil
 }
 

@@ -310,7 +310,7 @@ func TestSortErrors(t *testing.T) {
 		{"SORT (DATE) ALL", "NO [BADCHARSET"},
 		{"SORT (DATE) UTF-8", "BAD"},
 		{"SORT (DATE) UTF-8 BOGUS", "BAD"},
-		{"SORT RETURN (PARTIAL 1:5) (DATE) UTF-8 ALL", "BAD"},
+		{"SORT RETURN (PARTIAL 1:*) (DATE) UTF-8 ALL", "BAD"},
 		{"SORT (DATE) UTF-8 ALL extra)", "BAD"},
 	} {
 		c.expect(tt.cmd, tt.want)
