@@ -181,7 +181,7 @@ func TestQueueRestartMidRetryLosesNothing(t *testing.T) {
 func TestQueueManyMessagesExactlyOnce(t *testing.T) {
 	t.Parallel()
 	a, b, _ := twoServers(t, "", "")
-	const users, msgs = 50, 500
+	const users, msgs = 20, 200
 	for i := range users {
 		b.AddUser(t, fmt.Sprintf("r%d@b.example", i), "recipient-pw-1")
 	}
