@@ -56,21 +56,7 @@ func TestMigrateEndsNewline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	version := 0
-	entries, err := migrationFiles.ReadDir("migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if n, ok := strings.CutSuffix(e.Name(), "_ends_newline.sql"); ok {
-			if version, err = strconv.Atoi(n); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if version == 0 {
-		t.Fatal("no ends_newline migration")
-	}
+	version := migrationVersion(t, "ends_newline")
 	// Undo the later migrations too (header_bytes, version 11;
 	// internal_date_zone, version 10; subscriptions, version 9;
 	// dkim_mtasts, version 8; body_structures, version 7), then this one.
@@ -206,21 +192,7 @@ func TestMigrateHeaderBytes(t *testing.T) {
 	}
 	s.Close()
 
-	version := 0
-	entries, err := migrationFiles.ReadDir("migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if n, ok := strings.CutSuffix(e.Name(), "_header_bytes.sql"); ok {
-			if version, err = strconv.Atoi(n); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if version == 0 {
-		t.Fatal("no header_bytes migration")
-	}
+	version := migrationVersion(t, "header_bytes")
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "pochta.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -285,21 +257,7 @@ func TestMigrateSubscriptions(t *testing.T) {
 	}
 	s.Close()
 
-	version := 0
-	entries, err := migrationFiles.ReadDir("migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if n, ok := strings.CutSuffix(e.Name(), "_subscriptions.sql"); ok {
-			if version, err = strconv.Atoi(n); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if version == 0 {
-		t.Fatal("no subscriptions migration")
-	}
+	version := migrationVersion(t, "subscriptions")
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "pochta.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -356,21 +314,7 @@ func TestMigrateInternalDateZone(t *testing.T) {
 	}
 	s.Close()
 
-	version := 0
-	entries, err := migrationFiles.ReadDir("migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if n, ok := strings.CutSuffix(e.Name(), "_internal_date_zone.sql"); ok {
-			if version, err = strconv.Atoi(n); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if version == 0 {
-		t.Fatal("no internal_date_zone migration")
-	}
+	version := migrationVersion(t, "internal_date_zone")
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "pochta.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -394,4 +338,25 @@ func TestMigrateInternalDateZone(t *testing.T) {
 	if !got.InternalDate.Equal(date) || got.InternalDate.Location() != time.UTC {
 		t.Errorf("InternalDate after migration = %v, want %v in UTC", got.InternalDate, date.UTC())
 	}
+}
+
+// migrationVersion returns the schema version (user_version) that the
+// migration named *_name.sql brings the database to.
+func migrationVersion(t *testing.T, name string) int {
+	t.Helper()
+	entries, err := migrationFiles.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), "_"+name+".sql"); ok {
+			v, err := strconv.Atoi(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no %s migration", name)
+	return 0
 }
