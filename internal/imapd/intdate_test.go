@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/testzone"
 )
 
 // appendDated APPENDs msg into folder with a date-time and returns the
@@ -137,6 +138,10 @@ func TestInternalDateZoneMultiappendCatenate(t *testing.T) {
 }
 
 func TestInternalDateDeliveredLocalZone(t *testing.T) {
+	// In UTC a zone dropped on the way would look right.
+	if !testzone.InZone(t, "America/St_Johns") {
+		return
+	}
 	e := newEnv(t, envOptions{})
 	// Mail delivered without a date (SMTP) is stamped now, in the
 	// server's local zone.
@@ -154,7 +159,7 @@ func TestInternalDateDeliveredLocalZone(t *testing.T) {
 	if err != nil {
 		t.Fatalf("INTERNALDATE %q: %v", ds[0], err)
 	}
-	if zone, want := got.Format("-0700"), time.Now().Format("-0700"); zone != want {
+	if zone, want := got.Format("-0700"), time.Now().Format("-0700"); zone != want || want == "+0000" {
 		t.Errorf("INTERNALDATE %q in zone %s, want the local zone %s", ds[0], zone, want)
 	}
 }
