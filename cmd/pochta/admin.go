@@ -717,7 +717,7 @@ func userSet(e *env, f *userSettingsFlags) error {
 				return fmt.Errorf("--pop3-folders: %s has no folder %q", a.Address, name)
 			}
 		}
-		generated, err := f.applyAPOP(e, cfg, &a)
+		generated, err := f.applyAPOP(e, cfg, st, &a)
 		if err != nil {
 			return err
 		}
@@ -739,7 +739,7 @@ func userSet(e *env, f *userSettingsFlags) error {
 
 // applyAPOP sets or removes the account's APOP secret as --apop-secret
 // says, and returns a generated secret to print.
-func (f *userSettingsFlags) applyAPOP(e *env, cfg *config.Config, a *store.Account) (generated string, err error) {
+func (f *userSettingsFlags) applyAPOP(e *env, cfg *config.Config, st store.Store, a *store.Account) (generated string, err error) {
 	var secret string
 	switch strings.ToLower(f.apop) {
 	case "":
@@ -769,7 +769,7 @@ func (f *userSettingsFlags) applyAPOP(e *env, cfg *config.Config, a *store.Accou
 	if err != nil {
 		return "", fmt.Errorf("data folder: %w", err)
 	}
-	key, err := auth.LoadSecretKey(dataDir)
+	key, err := loadSecretKey(e.ctx, dataDir, st)
 	if err != nil {
 		return "", err
 	}

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -192,7 +195,7 @@ func dkimKeys(ctx context.Context, cfg *config.Config, st store.Store, log *slog
 	if err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	key, err := auth.LoadSecretKey(dataDir)
+	key, err := loadSecretKey(ctx, dataDir, st)
 	if err != nil {
 		return nil, fmt.Errorf("DKIM keys: %w", err)
 	}
@@ -258,4 +261,26 @@ func makeDKIMKeys(e *env, cfg *config.Config, st store.Store, domain string) ([]
 		return nil, fmt.Errorf("DKIM keys of %s not made: %w", domain, err)
 	}
 	return keys, nil
+}
+
+// loadSecretKey reads data_dir/secret.key, the key that seals DKIM private
+// keys and APOP secrets in the store. A missing file is made afresh only
+// for a store that holds nothing sealed yet: a node whose operator forgot
+// to copy the file from the first node, or a data folder restored without
+// it, would otherwise start with a new key that opens none of the stored
+// secrets and hold every signed message in the queue.
+func loadSecretKey(ctx context.Context, dataDir string, st store.Store) (*auth.SecretKey, error) {
+	path := filepath.Join(dataDir, auth.SecretKeyFile)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		sealed, err := st.DKIMKeys(ctx, "")
+		if err != nil {
+			return nil, fmt.Errorf("server secret key: %w", err)
+		}
+		if len(sealed) > 0 {
+			return nil, fmt.Errorf("server secret key %s is missing, but the store holds DKIM keys sealed with it "+
+				"(%d, first of %s): copy secret.key from the data folder of the server that made them; "+
+				"a new key would open none of them", path, len(sealed), sealed[0].Domain)
+		}
+	}
+	return auth.LoadSecretKey(dataDir)
 }

@@ -60,6 +60,37 @@ func TestDomainAddMakesDKIMKeysAndDNSRecords(t *testing.T) {
 	}
 }
 
+// A data folder whose secret.key went missing (a new node, a restore
+// without it) must not get a fresh key that opens none of the sealed DKIM
+// keys: the commands that need the key refuse, saying what to copy, and
+// the stored keys stay as they were.
+func TestSecretKeyMissingRefused(t *testing.T) {
+	dir := newConfigDir(t)
+	if code, _, errOut := pochta(t, dir, "", "domain", "add", "a.example"); code != 0 {
+		t.Fatalf("domain add: %d %s", code, errOut)
+	}
+	before := storedDKIMKeys(t, dir, "a.example")
+	keyFile := filepath.Join(dir, "data", "secret.key")
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"domain", "dns", "a.example"},
+		{"domain", "add", "b.example"},
+	} {
+		code, _, errOut := pochta(t, dir, "", args...)
+		if code == 0 || !strings.Contains(errOut, "secret.key") || !strings.Contains(errOut, "copy") {
+			t.Errorf("%v without secret.key: exit %d, %q; want a refusal naming the file to copy", args, code, errOut)
+		}
+	}
+	if _, err := os.Stat(keyFile); err == nil {
+		t.Error("a new secret.key was made")
+	}
+	if after := storedDKIMKeys(t, dir, "a.example"); len(after) != len(before) || after[0].PrivateKey != before[0].PrivateKey {
+		t.Errorf("stored keys changed: %d before, %d after", len(before), len(after))
+	}
+}
+
 // storedDKIMKeys reads the DKIM keys of domain from the store of the
 // data folder in dir.
 func storedDKIMKeys(t *testing.T, dir, domain string) []store.DKIMKey {

@@ -148,7 +148,7 @@ func serve(e *env, verbose bool, ready func(cfg *config.Config, tm *tlsutil.Mana
 	}
 	var secretKey *auth.SecretKey // decrypts APOP secrets
 	if cfg.POP3.Enabled && cfg.POP3.APOP {
-		if secretKey, err = auth.LoadSecretKey(dataDir); err != nil {
+		if secretKey, err = loadSecretKey(e.ctx, dataDir, st); err != nil {
 			return fmt.Errorf("pop3.apop: %w", err)
 		}
 	}
