@@ -64,6 +64,7 @@ func commands() []*command {
 	cmds = append(cmds, serveCommands()...)
 	cmds = append(cmds, adminCommands()...)
 	cmds = append(cmds, queueCommands()...)
+	cmds = append(cmds, dkimCommands()...)
 	cmds = append(cmds, migrateCommands()...)
 	return cmds
 }

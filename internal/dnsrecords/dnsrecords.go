@@ -53,11 +53,11 @@ var srvServices = []string{"submission", "submissions", "imap", "imaps", "pop3",
 func For(p Params) ([]Record, error) {
 	var recs []Record
 	add := func(name, typ, value, note string) error {
-		rr, err := dns.NewRR(fmt.Sprintf("%s. 3600 IN %s %s", name, typ, value))
+		r, err := record(name, typ, value, note)
 		if err != nil {
-			return fmt.Errorf("record %s %s: %w", name, typ, err)
+			return err
 		}
-		recs = append(recs, Record{Name: name, Type: typ, Value: value, Zone: rr.String(), Note: note})
+		recs = append(recs, r)
 		return nil
 	}
 	host := p.Host + "."
@@ -68,15 +68,11 @@ func For(p Params) ([]Record, error) {
 	if err := add(d, "TXT", txtValue("v=spf1 mx -all"), "SPF: only the MX hosts send mail for the domain"); err != nil {
 		return nil, err
 	}
-	for _, k := range p.Keys {
-		rec, err := k.Record()
-		if err != nil {
-			return nil, err
-		}
-		if err := add(k.RecordName(), "TXT", txtValue(rec), "DKIM key ("+k.Algorithm()+")"); err != nil {
-			return nil, err
-		}
+	dkim, err := DKIM(p.Keys)
+	if err != nil {
+		return nil, err
 	}
+	recs = append(recs, dkim...)
 	if err := add("_dmarc."+d, "TXT", txtValue("v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@"+d), "DMARC policy"); err != nil {
 		return nil, err
 	}
@@ -107,6 +103,32 @@ func For(p Params) ([]Record, error) {
 		}
 	}
 	return recs, nil
+}
+
+// DKIM returns the TXT records that publish DKIM keys.
+func DKIM(keys []msgauth.Key) ([]Record, error) {
+	recs := make([]Record, 0, len(keys))
+	for _, k := range keys {
+		rec, err := k.Record()
+		if err != nil {
+			return nil, err
+		}
+		r, err := record(k.RecordName(), "TXT", txtValue(rec), "DKIM key ("+k.Algorithm()+")")
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
+}
+
+// record makes a Record, checking that it is valid zone-file syntax.
+func record(name, typ, value, note string) (Record, error) {
+	rr, err := dns.NewRR(fmt.Sprintf("%s. 3600 IN %s %s", name, typ, value))
+	if err != nil {
+		return Record{}, fmt.Errorf("record %s %s: %w", name, typ, err)
+	}
+	return Record{Name: name, Type: typ, Value: value, Zone: rr.String(), Note: note}, nil
 }
 
 // txtValue quotes a TXT value, split into strings of at most 255 bytes.

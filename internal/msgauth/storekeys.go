@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -193,6 +194,51 @@ func (sk *StoreKeys) Generate(ctx context.Context, domain string, now time.Time)
 	}
 	sk.forget(d)
 	return sk.all(ctx, d)
+}
+
+// Rotate makes a new ed25519 key and a new RSA-2048 key for domain that
+// do not sign yet: their DNS records must be published first (then the
+// store's SetDKIMKeyActive makes them sign and retires the old ones).
+// Selectors are named after the month as in Generate, with a letter
+// added when the month's name is taken ("e202612b"). It returns the new
+// keys.
+func (sk *StoreKeys) Rotate(ctx context.Context, domain string, now time.Time) ([]Key, error) {
+	d, err := cleanDomain(domain)
+	if err != nil {
+		return nil, fmt.Errorf("dkim keys: %w", err)
+	}
+	existing, err := sk.store.DKIMKeys(ctx, d)
+	if err != nil {
+		return nil, fmt.Errorf("dkim keys for %s: %w", d, err)
+	}
+	taken := map[string]bool{}
+	for _, k := range existing {
+		taken[k.Selector] = true
+	}
+	made, err := NewKeys(d, now)
+	if err != nil {
+		return nil, err
+	}
+	suffix := ""
+	for n := 'b'; slices.ContainsFunc(made, func(k Key) bool { return taken[k.Selector+suffix] }); n++ {
+		if n > 'z' {
+			return nil, fmt.Errorf("dkim keys for %s: every selector of this month is taken", d)
+		}
+		suffix = string(n)
+	}
+	stored := make([]store.DKIMKey, len(made))
+	for i := range made {
+		made[i].Selector += suffix
+		made[i].Active = false
+		if stored[i], err = sk.seal(made[i]); err != nil {
+			return nil, err
+		}
+	}
+	if err := sk.store.AddDKIMKeys(ctx, stored); err != nil {
+		return nil, fmt.Errorf("dkim keys for %s: %w", d, err)
+	}
+	sk.forget(d)
+	return made, nil
 }
 
 // seal turns a key into its stored form.
