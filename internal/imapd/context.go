@@ -174,14 +174,15 @@ func usesSeqNumbers(k *searchKey) bool {
 }
 
 // startContext keeps the result of the command tagged tag up to date if
-// it can, or says NOUPDATE why not. uids is the result in result order.
-func (s *session) startContext(c *searchContext, o retOpts) {
+// it can, or says NOUPDATE why not. c.uids is the whole result in result
+// order: UPDATE does not interact with the other return options (RFC 5267
+// §4.1), so a search answered with PARTIAL, MIN, MAX or COUNT is followed
+// by notifications about all of its matches.
+func (s *session) startContext(c *searchContext) {
 	mb := s.sel
 	mb.contexts = slices.DeleteFunc(mb.contexts, func(x *searchContext) bool { return x.tag == c.tag })
 	why := ""
 	switch {
-	case o.partial != nil || slices.Contains(o.ret, "MIN") || slices.Contains(o.ret, "MAX") || slices.Contains(o.ret, "COUNT"):
-		why = "UPDATE is only kept for ALL results"
 	case usesSeqNumbers(c.key):
 		why = "UPDATE is not kept for searches by sequence number or $"
 	case len(mb.contexts) >= maxUpdateContexts:

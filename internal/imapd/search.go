@@ -606,7 +606,7 @@ func (s *session) cmdSearch(tag string, uid bool) (string, error) {
 	}
 	s.bw.Write(appendESearch(nil, tag, uid, ret, a.partial, results, func(b []byte, r []uint32) []byte { return append(b, formatUIDs(r)...) }, modseq))
 	if a.update {
-		s.startContext(&searchContext{tag: tag, uid: uid, key: a.key, uids: slices.Clone(matchUIDs)}, retOpts{ret: ret, partial: a.partial})
+		s.startContext(&searchContext{tag: tag, uid: uid, key: a.key, uids: slices.Clone(matchUIDs)})
 	}
 	return "", nil
 }

@@ -530,8 +530,7 @@ func (s *session) cmdSort(tag string, uid bool) (string, error) {
 		for i := range msgs {
 			uids[i] = msgs[i].uid
 		}
-		s.startContext(&searchContext{tag: tag, uid: uid, sorted: true, criteria: a.criteria, need: need, key: a.key, uids: uids},
-			retOpts{ret: a.ret, partial: a.partial})
+		s.startContext(&searchContext{tag: tag, uid: uid, sorted: true, criteria: a.criteria, need: need, key: a.key, uids: uids})
 	}
 	return "", nil
 }
