@@ -173,6 +173,19 @@ func usesSeqNumbers(k *searchKey) bool {
 	return false
 }
 
+// checkUpdateTag refuses a search with UPDATE whose tag names a context
+// that is still kept up to date: the notifications could not be told
+// apart (RFC 5267 §4.3 asks for BAD).
+func (s *session) checkUpdateTag(tag string, update bool) error {
+	if !update || s.sel == nil {
+		return nil
+	}
+	if slices.ContainsFunc(s.sel.contexts, func(c *searchContext) bool { return c.tag == tag }) {
+		return errSyntax("Tag reuse: tag %s names a search kept up to date; CANCELUPDATE it or use another tag", tag)
+	}
+	return nil
+}
+
 // startContext keeps the result of the command tagged tag up to date if
 // it can, or says NOUPDATE why not. c.uids is the whole result in result
 // order: UPDATE does not interact with the other return options (RFC 5267
@@ -180,7 +193,6 @@ func usesSeqNumbers(k *searchKey) bool {
 // by notifications about all of its matches.
 func (s *session) startContext(c *searchContext) {
 	mb := s.sel
-	mb.contexts = slices.DeleteFunc(mb.contexts, func(x *searchContext) bool { return x.tag == c.tag })
 	why := ""
 	switch {
 	case usesSeqNumbers(c.key):

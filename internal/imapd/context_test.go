@@ -218,3 +218,37 @@ func TestContextUpdateLimit(t *testing.T) {
 	}
 	c.expect("CANCELUPDATE", "BAD")
 }
+
+// TestContextTagReuse: a search with UPDATE under the tag of a context
+// still kept up to date is BAD (RFC 5267 §4.3); the live context is not
+// disturbed, and once cancelled the tag may be used again.
+func TestContextTagReuse(t *testing.T) {
+	msgs, dates := sortMessages()
+	e, c := sortEnv(t, msgs, dates)
+	other := e.login()
+	other.ok("SELECT INBOX")
+
+	c.write("live UID SEARCH RETURN (UPDATE) FLAGGED\r\n")
+	if _, tagged := c.readUntil("live"); !strings.HasPrefix(tagged, "OK") {
+		t.Fatalf("first search: %s", tagged)
+	}
+	for _, cmd := range []string{"UID SEARCH RETURN (UPDATE) ALL", "SORT RETURN (UPDATE) (ARRIVAL) UTF-8 ALL"} {
+		c.write("live " + cmd + "\r\n")
+		if u, tagged := c.readUntil("live"); !strings.HasPrefix(tagged, "BAD") || has(u, "ESEARCH") {
+			t.Errorf("%s under a live tag: %q %q, want BAD and no result", cmd, u, tagged)
+		}
+	}
+	// Without UPDATE the tag may be reused (RFC 9051 allows it).
+	c.write("live SEARCH ALL\r\n")
+	if _, tagged := c.readUntil("live"); !strings.HasPrefix(tagged, "OK") {
+		t.Errorf("plain SEARCH under a live tag: %s", tagged)
+	}
+	other.ok("STORE 1 +FLAGS (\\Flagged)")
+	wantESearch(t, "the first context lives on", c.ok("NOOP"), `* ESEARCH (TAG "live") UID ADDTO (0 2)`)
+
+	c.ok(`CANCELUPDATE "live"`)
+	c.write("live UID SEARCH RETURN (UPDATE) FLAGGED\r\n")
+	if _, tagged := c.readUntil("live"); !strings.HasPrefix(tagged, "OK") {
+		t.Errorf("after CANCELUPDATE: %s", tagged)
+	}
+}

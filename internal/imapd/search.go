@@ -478,6 +478,9 @@ func (s *session) cmdSearch(tag string, uid bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := s.checkUpdateTag(tag, a.update); err != nil {
+		return "", err
+	}
 	mb := s.sel
 	if err := s.prepareSearch(a.key); err != nil {
 		return "", err

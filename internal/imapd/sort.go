@@ -470,6 +470,9 @@ func (s *session) cmdSort(tag string, uid bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := s.checkUpdateTag(tag, a.update); err != nil {
+		return "", err
+	}
 	var need envNeeds
 	for _, c := range a.criteria {
 		switch c.key {
