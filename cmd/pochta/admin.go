@@ -185,14 +185,7 @@ func domainList(e *env) error {
 }
 
 func domainShow(e *env) error {
-	if len(e.args) != 1 {
-		return usagef("name one domain")
-	}
-	return e.withStore(func(_ *config.Config, st store.Store) error {
-		d, err := st.Domain(e.ctx, e.args[0])
-		if err != nil {
-			return err
-		}
+	return e.withDomain(func(_ *config.Config, st store.Store, d store.Domain) error {
 		v := domainViewOf(d)
 		if e.json {
 			return e.printJSON(v)
@@ -209,17 +202,10 @@ func domainShow(e *env) error {
 }
 
 func domainSet(e *env, caseSetting, catchAll string) error {
-	if len(e.args) != 1 {
-		return usagef("name one domain")
-	}
 	if caseSetting == "" && catchAll == "" {
 		return usagef("nothing to change: give --case-sensitive or --catch-all")
 	}
-	return e.withStore(func(_ *config.Config, st store.Store) error {
-		d, err := st.Domain(e.ctx, e.args[0])
-		if err != nil {
-			return err
-		}
+	return e.withDomain(func(_ *config.Config, st store.Store, d store.Domain) error {
 		if err := parseOnOff("case-sensitive", caseSetting, &d.LocalPartCaseSensitive); err != nil {
 			return err
 		}
@@ -237,7 +223,8 @@ func domainSet(e *env, caseSetting, catchAll string) error {
 		if err := st.UpdateDomain(e.ctx, d); err != nil {
 			return err
 		}
-		if d, err = st.Domain(e.ctx, d.Name); err != nil {
+		d, err := st.Domain(e.ctx, d.Name)
+		if err != nil {
 			return err
 		}
 		v := domainViewOf(d)
@@ -438,15 +425,9 @@ func userList(e *env) error {
 }
 
 func userShow(e *env) error {
-	if len(e.args) != 1 {
-		return usagef("name one address")
-	}
-	return e.withStore(func(cfg *config.Config, st store.Store) error {
-		a, err := st.AccountByAddress(e.ctx, e.args[0])
-		if err != nil {
-			return err
-		}
+	return e.withAccount(func(cfg *config.Config, st store.Store, a store.Account) error {
 		v := viewOf(a)
+		var err error
 		if v.Aliases, err = st.AliasesOf(e.ctx, a.ID); err != nil {
 			return err
 		}
@@ -484,14 +465,7 @@ func userShow(e *env) error {
 }
 
 func userRemove(e *env) error {
-	if len(e.args) != 1 {
-		return usagef("name one address")
-	}
-	return e.withStore(func(_ *config.Config, st store.Store) error {
-		a, err := st.AccountByAddress(e.ctx, e.args[0])
-		if err != nil {
-			return err
-		}
+	return e.withAccount(func(_ *config.Config, st store.Store, a store.Account) error {
 		if err := st.DeleteAccount(e.ctx, a.ID); err != nil {
 			return err
 		}
@@ -698,17 +672,10 @@ func (f *userSettingsFlags) apply(a *store.Account, now time.Time) error {
 }
 
 func userSet(e *env, f *userSettingsFlags) error {
-	if len(e.args) != 1 {
-		return usagef("name one address")
-	}
 	if *f == (userSettingsFlags{}) {
 		return usagef("nothing to change: give at least one setting")
 	}
-	return e.withStore(func(cfg *config.Config, st store.Store) error {
-		a, err := st.AccountByAddress(e.ctx, e.args[0])
-		if err != nil {
-			return err
-		}
+	return e.withAccount(func(cfg *config.Config, st store.Store, a store.Account) error {
 		if err := f.apply(&a, time.Now()); err != nil {
 			return err
 		}

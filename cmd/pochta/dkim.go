@@ -72,14 +72,7 @@ func dkimList(e *env) error {
 }
 
 func dkimRotate(e *env) error {
-	if len(e.args) != 1 {
-		return usagef("name one domain")
-	}
-	return e.withStore(func(cfg *config.Config, st store.Store) error {
-		d, err := st.Domain(e.ctx, e.args[0])
-		if err != nil {
-			return err
-		}
+	return e.withDomain(func(cfg *config.Config, st store.Store, d store.Domain) error {
 		dk, err := dkimKeys(e.ctx, cfg, st, slog.New(slog.NewTextHandler(e.stderr, nil)))
 		if err != nil {
 			return err

@@ -239,6 +239,36 @@ func (e *env) withStore(fn func(cfg *config.Config, st store.Store) error) error
 	return err
 }
 
+// withDomain is withStore for the commands whose one argument names a
+// domain: fn gets that domain.
+func (e *env) withDomain(fn func(cfg *config.Config, st store.Store, d store.Domain) error) error {
+	if len(e.args) != 1 {
+		return usagef("name one domain")
+	}
+	return e.withStore(func(cfg *config.Config, st store.Store) error {
+		d, err := st.Domain(e.ctx, e.args[0])
+		if err != nil {
+			return err
+		}
+		return fn(cfg, st, d)
+	})
+}
+
+// withAccount is withStore for the commands whose one argument names an
+// account: fn gets that account.
+func (e *env) withAccount(fn func(cfg *config.Config, st store.Store, a store.Account) error) error {
+	if len(e.args) != 1 {
+		return usagef("name one address")
+	}
+	return e.withStore(func(cfg *config.Config, st store.Store) error {
+		a, err := st.AccountByAddress(e.ctx, e.args[0])
+		if err != nil {
+			return err
+		}
+		return fn(cfg, st, a)
+	})
+}
+
 // printJSON writes v as indented JSON.
 func (e *env) printJSON(v any) error {
 	enc := json.NewEncoder(e.stdout)

@@ -215,14 +215,7 @@ func dkimKeys(ctx context.Context, cfg *config.Config, st store.Store, log *slog
 }
 
 func domainDNS(e *env) error {
-	if len(e.args) != 1 {
-		return usagef("name one domain")
-	}
-	return e.withStore(func(cfg *config.Config, st store.Store) error {
-		d, err := st.Domain(e.ctx, e.args[0])
-		if err != nil {
-			return err
-		}
+	return e.withDomain(func(cfg *config.Config, st store.Store, d store.Domain) error {
 		// Domains added before DKIM existed get their keys now.
 		keys, err := makeDKIMKeys(e, cfg, st, d.Name)
 		if err != nil {
