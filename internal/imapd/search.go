@@ -556,17 +556,7 @@ func (s *session) cmdSearch(tag string, uid bool) (string, error) {
 		results = matchUIDs
 	}
 	if !a.esarch && !s.rev2 {
-		b := []byte("* SEARCH")
-		for _, n := range results {
-			b = append(b, ' ')
-			b = strconv.AppendUint(b, uint64(n), 10)
-		}
-		if usesModSeq && len(results) > 0 {
-			b = append(b, " (MODSEQ "...)
-			b = strconv.AppendUint(b, highest, 10)
-			b = append(b, ')')
-		}
-		s.bw.Write(append(b, "\r\n"...))
+		s.bw.Write(appendNumbersResponse(nil, "SEARCH", results, usesModSeq, highest))
 		return "", nil
 	}
 	ret := a.ret
@@ -612,6 +602,23 @@ func (s *session) cmdSearch(tag string, uid bool) (string, error) {
 		s.startContext(&searchContext{tag: tag, uid: uid, key: a.key, uids: slices.Clone(matchUIDs)})
 	}
 	return "", nil
+}
+
+// appendNumbersResponse appends the untagged SEARCH or SORT response
+// (name) listing results, with RFC 7162's (MODSEQ highest) when the
+// search used MODSEQ and found something.
+func appendNumbersResponse(b []byte, name string, results []uint32, withModSeq bool, highest uint64) []byte {
+	b = append(append(b, "* "...), name...)
+	for _, n := range results {
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, uint64(n), 10)
+	}
+	if withModSeq && len(results) > 0 {
+		b = append(b, " (MODSEQ "...)
+		b = strconv.AppendUint(b, highest, 10)
+		b = append(b, ')')
+	}
+	return append(b, "\r\n"...)
 }
 
 // appendESearch appends an ESEARCH response line (RFC 4731, and RFC 5267

@@ -504,17 +504,7 @@ func (s *session) cmdSort(tag string, uid bool) (string, error) {
 		}
 	}
 	if !a.esort {
-		b := []byte("* SORT")
-		for _, n := range results {
-			b = append(b, ' ')
-			b = strconv.AppendUint(b, uint64(n), 10)
-		}
-		if modseq && len(results) > 0 {
-			b = append(b, " (MODSEQ "...)
-			b = strconv.AppendUint(b, highest, 10)
-			b = append(b, ')')
-		}
-		s.bw.Write(append(b, "\r\n"...))
+		s.bw.Write(appendNumbersResponse(nil, "SORT", results, modseq, highest))
 		return "", nil
 	}
 	if slices.Contains(a.ret, "SAVE") {
