@@ -498,7 +498,9 @@ func (s *session) cmdFetch(tag string, uid bool) (string, error) {
 				}
 				continue
 			}
-			if err := s.writeFetch(seq, m, sts[m.BodyID], a.items, seenNow[m.UID]); err != nil {
+			if err := s.writeFetch(seq, m, sts[m.BodyID], a.items, seenNow[m.UID]); errors.Is(err, errGoneMeanwhile) {
+				expungeIssued = true
+			} else if err != nil {
 				return "", err
 			}
 		}
@@ -638,14 +640,79 @@ func (d *msgData) close() {
 	}
 }
 
+// errGoneMeanwhile is writeFetch's answer for a message that another
+// session expunged after this FETCH listed it: its data is gone, and no
+// byte of its response was written.
+var errGoneMeanwhile = errors.New("message expunged while being fetched")
+
+// errResponseBroken wraps an error that struck after part of a response
+// went out (inside a literal, say): the client can no longer parse what
+// follows, so the connection is closed rather than answered.
+var errResponseBroken = errors.New("response cut short")
+
+// load reads, before any byte of the response is written, what items
+// need from the store: the structure, the stored bytes, and for a
+// session without UTF-8 the downgraded form. A message expunged by
+// another session since it was listed fails here, with store.ErrNotFound,
+// while its response can still be left out; a body once open stays
+// readable (an open file, an inline copy, a large object's snapshot).
+func (d *msgData) load(items []fetchItem) error {
+	needStructure, needBody, needSize := false, false, false
+	for _, it := range items {
+		needStructure = needStructure || it.needsStructure()
+		switch it.kind {
+		case fetchSection, fetchRFC822, fetchRFC822Header, fetchRFC822Text, fetchBinary, fetchBinarySize:
+			needBody = true
+		case fetchSize:
+			needSize = true
+		}
+	}
+	if needStructure {
+		if _, err := d.rawStructure(); err != nil {
+			return err
+		}
+	}
+	if needBody {
+		if _, err := d.openRaw(); err != nil {
+			return err
+		}
+	}
+	if (needBody || needSize) && !d.s.utf8 {
+		d.downgraded()
+		// downgraded serves the message as stored when it cannot read
+		// it; a message that is gone must not be answered at all.
+		for _, err := range []error{d.stErr, d.bodyEr} {
+			if errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // writeFetch writes one FETCH response; st is the message's structure
-// when the caller has it already (nil: read when needed).
-func (s *session) writeFetch(seq int, m store.Message, st *mimeparse.Message, items []fetchItem, flagsChanged bool) error {
+// when the caller has it already (nil: read when needed). It returns
+// errGoneMeanwhile, having written nothing, for a message expunged since
+// it was listed, and an error wrapping errResponseBroken when a failure
+// struck after part of the response went out.
+func (s *session) writeFetch(seq int, m store.Message, st *mimeparse.Message, items []fetchItem, flagsChanged bool) (err error) {
 	d := &msgData{s: s, m: m}
 	if st != nil && st.Root != nil {
 		d.st = st
 	}
 	defer d.close()
+	if err := d.load(items); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errGoneMeanwhile
+		}
+		return fmt.Errorf("fetch UID %d: %w", m.UID, err)
+	}
+	begun := false
+	defer func() {
+		if err != nil && begun {
+			err = fmt.Errorf("%w: %w", errResponseBroken, err)
+		}
+	}()
 	b := s.fetchBuf[:0]
 	defer func() {
 		if cap(b) <= 64<<10 {
@@ -729,6 +796,7 @@ func (s *session) writeFetch(seq int, m store.Message, st *mimeparse.Message, it
 			sepr()
 			var err error
 			// Flush what is built so far, then stream the data.
+			begun = true
 			if _, err = s.bw.Write(b); err != nil {
 				return err
 			}
@@ -768,7 +836,7 @@ func (s *session) writeFetch(seq int, m store.Message, st *mimeparse.Message, it
 		s.sel.flagsSent[m.UID] = max(s.sel.flagsSent[m.UID], m.ModSeq)
 	}
 	b = append(b, ")\r\n"...)
-	_, err := s.bw.Write(b)
+	_, err = s.bw.Write(b)
 	return err
 }
 

@@ -45,6 +45,9 @@ type envOptions struct {
 	allowPlaintext bool
 	settings       *store.Settings
 	quotaBytes     int64
+	// wrapStore, when set, wraps the store the server uses (the test's
+	// e.st stays the store itself).
+	wrapStore func(store.Store) store.Store
 }
 
 func newEnv(t testing.TB, o envOptions) *testEnv {
@@ -74,7 +77,11 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 	policy := auth.Policy{AllowPlaintext: o.allowPlaintext, PrimaryDomain: "example.org"}
 	authn := auth.NewAuthenticator(st, policy, slog.New(slog.DiscardHandler))
 	tlsCfg := testTLSConfig(t)
-	srv, err := New(Options{Store: st, Auth: authn, TLSConfig: tlsCfg, Logger: slog.New(slog.DiscardHandler), AppendLimit: 40 << 20})
+	served := store.Store(st)
+	if o.wrapStore != nil {
+		served = o.wrapStore(st)
+	}
+	srv, err := New(Options{Store: served, Auth: authn, TLSConfig: tlsCfg, Logger: slog.New(slog.DiscardHandler), AppendLimit: 40 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -292,6 +292,11 @@ func (s *session) finish(tag, name string, err error) error {
 		s.writef("%s BAD [TOOBIG] Command line too long (limit %d bytes)\r\n", tag, maxLineLen)
 		return s.r.skipCommand()
 	}
+	if errors.Is(err, errResponseBroken) {
+		// Part of a response is out: no answer can follow it.
+		s.log.Error("imap command failed mid-response; closing the connection", "command", name, "account", s.acct.Address, "err", err)
+		return err
+	}
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
 		return err
