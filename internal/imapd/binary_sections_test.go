@@ -65,3 +65,22 @@ func TestBinarySectionSpecifiers(t *testing.T) {
 	c.expect("FETCH 1 BINARY[1.FOO]", "BAD")
 	c.expect("FETCH 1 BINARY[1]<>", "BAD")
 }
+
+// BINARY of a part the message does not have is answered like BODY of
+// one: NIL (and BINARY.SIZE, a number by its grammar, 0), with OK: the
+// other items of the FETCH are still wanted. An encoding the server
+// cannot decode is NO [UNKNOWN-CTE] (RFC 3516), its items still well-formed.
+func TestBinaryMissingPartAndUnknownEncoding(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.deliver("INBOX", binMsg)
+	e.deliver("INBOX", "Subject: odd\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 a\r\n")
+	c := e.login()
+	c.ok("SELECT INBOX")
+	u := c.ok("FETCH 1 (BINARY.PEEK[1] BINARY.PEEK[5] BINARY.SIZE[5] BINARY.PEEK[2.3] BINARY.PEEK[5]<0.7>)")
+	mustHave(t, u, "BINARY[1] {11}\r\nhello world BINARY[5] NIL BINARY.SIZE[5] 0 BINARY[2.3] NIL BINARY[5]<0> NIL)")
+	u, tagged := c.cmd("FETCH 2 (BINARY.SIZE[1] BINARY.PEEK[1])")
+	if !strings.HasPrefix(tagged, "NO [UNKNOWN-CTE]") {
+		t.Errorf("BINARY of x-uuencode: %q, want NO [UNKNOWN-CTE]", tagged)
+	}
+	mustHave(t, u, "* 2 FETCH (BINARY.SIZE[1] 0 BINARY[1] NIL)")
+}

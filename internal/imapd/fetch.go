@@ -809,11 +809,11 @@ func (s *session) writeFetch(seq int, m store.Message, st *mimeparse.Message, it
 			var ie *imapError
 			if errors.As(err, &ie) {
 				// The response has begun: finish it, fail the command.
-				name := "BINARY"
 				if it.kind == fetchBinarySize {
-					name = "BINARY.SIZE"
+					s.writef("BINARY.SIZE[%s] 0", it.sec.String())
+				} else {
+					s.writef("BINARY[%s] NIL", it.sec.String())
 				}
-				s.writef("%s[%s] NIL", name, it.sec.String())
 				s.fetchErr = err
 				err = nil
 			}
@@ -1020,6 +1020,10 @@ func decoded(body io.ReaderAt, p *mimeparse.Part) (io.Reader, bool) {
 	return nil, false
 }
 
+// errNoSuchPart is writeBinary's word for a section the message does not
+// have.
+var errNoSuchPart = errors.New("no such message part")
+
 // writeBinary writes BINARY[...] or BINARY.SIZE[...].
 func (s *session) writeBinary(d *msgData, it fetchItem) error {
 	body, err := d.open()
@@ -1047,7 +1051,7 @@ func (s *session) writeBinary(d *msgData, it fetchItem) error {
 			if p == nil || p.IsMultipart() {
 				r, _, ok, err := d.section(sec)
 				if err == nil && !ok {
-					err = errNo("", "No such message part")
+					err = errNoSuchPart
 				}
 				return r, err
 			}
@@ -1055,14 +1059,14 @@ func (s *session) writeBinary(d *msgData, it fetchItem) error {
 			// Header blocks carry no transfer encoding.
 			r, _, ok, err := d.section(sec)
 			if err == nil && !ok {
-				err = errNo("", "No such message part")
+				err = errNoSuchPart
 			}
 			return r, err
 		default:
 			p = st.FindPart(sec.path)
 		}
 		if p == nil {
-			return nil, errNo("", "No such message part")
+			return nil, errNoSuchPart
 		}
 		if p.IsMultipart() {
 			return nil, errNo("", "BINARY of a multipart is not allowed")
@@ -1074,6 +1078,18 @@ func (s *session) writeBinary(d *msgData, it fetchItem) error {
 		return r, nil
 	}
 	r, err := open()
+	if errors.Is(err, errNoSuchPart) {
+		// As BODY[] of a part that does not exist: NIL (BINARY.SIZE
+		// must be a number).
+		if it.kind == fetchBinarySize {
+			s.writef("BINARY.SIZE[%s] 0", it.sec.String())
+		} else if it.partial {
+			s.writef("BINARY[%s]<%d> NIL", it.sec.String(), it.start)
+		} else {
+			s.writef("BINARY[%s] NIL", it.sec.String())
+		}
+		return nil
+	}
 	if err != nil {
 		return err
 	}
