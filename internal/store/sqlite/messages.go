@@ -326,7 +326,7 @@ func (s *Store) Messages(ctx context.Context, folderID int64) iter.Seq2[store.Me
 			yield(store.Message{}, err)
 			return
 		}
-		rows, err := s.read.QueryContext(ctx, "SELECT "+messageColumns+" FROM messages WHERE folder_id = $1 ORDER BY uid", folderID)
+		rows, err := s.query(ctx, "SELECT "+messageColumns+" FROM messages WHERE folder_id = $1 ORDER BY uid", folderID)
 		if err != nil {
 			yield(store.Message{}, fmt.Errorf("list messages: %w", err))
 			return
@@ -356,7 +356,7 @@ func (s *Store) MessagesByUID(ctx context.Context, folderID int64, uids []uint32
 	if lo, hi, ok := denseSpan(uids); ok {
 		// A range scan reads the rows in order; the few in the range
 		// that were not asked for are dropped here.
-		rows, err := s.read.QueryContext(ctx, "SELECT "+messageColumns+
+		rows, err := s.query(ctx, "SELECT "+messageColumns+
 			" FROM messages WHERE folder_id = $1 AND uid BETWEEN $2 AND $3 ORDER BY uid", folderID, lo, hi)
 		if err != nil {
 			return nil, fmt.Errorf("messages by UID: %w", err)
@@ -372,7 +372,7 @@ func (s *Store) MessagesByUID(ctx context.Context, folderID int64, uids []uint32
 			return !found
 		}), nil
 	}
-	rows, err := s.read.QueryContext(ctx, "SELECT "+messageColumns+
+	rows, err := s.query(ctx, "SELECT "+messageColumns+
 		" FROM messages WHERE folder_id = $1 AND uid IN (SELECT value FROM json_each($2)) ORDER BY uid", folderID, uidList(uids))
 	if err != nil {
 		return nil, fmt.Errorf("messages by UID: %w", err)
@@ -419,7 +419,7 @@ func (s *Store) MessageByID(ctx context.Context, id int64) (store.Message, error
 	if err := s.checkOpen(); err != nil {
 		return store.Message{}, err
 	}
-	m, err := scanMessage(s.read.QueryRowContext(ctx, "SELECT "+messageColumns+" FROM messages WHERE id = $1", id))
+	m, err := scanMessage(s.queryRow(ctx, "SELECT "+messageColumns+" FROM messages WHERE id = $1", id))
 	if err != nil {
 		return m, notFound(err, fmt.Sprintf("message %d", id))
 	}
@@ -434,7 +434,7 @@ func (s *Store) OpenBody(ctx context.Context, m store.Message) (store.Body, erro
 	var key string
 	var data []byte
 	var size int64
-	if err := s.read.QueryRowContext(ctx, "SELECT blob, data, size FROM bodies WHERE id = $1", m.BodyID).Scan(&key, &data, &size); err != nil {
+	if err := s.queryRow(ctx, "SELECT blob, data, size FROM bodies WHERE id = $1", m.BodyID).Scan(&key, &data, &size); err != nil {
 		return nil, notFound(err, fmt.Sprintf("body %d", m.BodyID))
 	}
 	if key == "" {
@@ -456,7 +456,7 @@ func (s *Store) Structure(ctx context.Context, m store.Message) (*mimeparse.Mess
 		return nil, err
 	}
 	var raw []byte
-	if err := s.read.QueryRowContext(ctx, "SELECT structure FROM body_structures WHERE body_id = $1", m.BodyID).Scan(&raw); err != nil {
+	if err := s.queryRow(ctx, "SELECT structure FROM body_structures WHERE body_id = $1", m.BodyID).Scan(&raw); err != nil {
 		return nil, notFound(err, fmt.Sprintf("body %d", m.BodyID))
 	}
 	p, err := mimeparse.Decode(raw)
@@ -483,9 +483,9 @@ func (s *Store) Structures(ctx context.Context, msgs []store.Message) (map[int64
 		// As in MessagesByUID: one range scan, the rows not asked for
 		// dropped before decoding.
 		slices.Sort(ids)
-		rows, err = s.read.QueryContext(ctx, "SELECT body_id, structure FROM body_structures WHERE body_id BETWEEN $1 AND $2", lo, hi)
+		rows, err = s.query(ctx, "SELECT body_id, structure FROM body_structures WHERE body_id BETWEEN $1 AND $2", lo, hi)
 	} else {
-		rows, err = s.read.QueryContext(ctx, "SELECT body_id, structure FROM body_structures WHERE body_id IN (SELECT value FROM json_each($1))", idList(ids))
+		rows, err = s.query(ctx, "SELECT body_id, structure FROM body_structures WHERE body_id IN (SELECT value FROM json_each($1))", idList(ids))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("structures: %w", err)
@@ -516,7 +516,7 @@ func (s *Store) Structures(ctx context.Context, msgs []store.Message) (map[int64
 
 // messagesForUpdate reads messages of a folder inside a write transaction.
 func messagesForUpdate(w *wtx, folderID int64, uids []uint32) ([]store.Message, error) {
-	rows, err := w.QueryContext(w.ctx, "SELECT "+messageColumns+
+	rows, err := w.query("SELECT "+messageColumns+
 		" FROM messages WHERE folder_id = $1 AND uid IN (SELECT value FROM json_each($2)) ORDER BY uid", folderID, uidList(uids))
 	if err != nil {
 		return nil, fmt.Errorf("read messages: %w", err)
@@ -649,7 +649,7 @@ func dropBodies(w *wtx, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := w.QueryContext(w.ctx, `DELETE FROM bodies WHERE id IN (SELECT value FROM json_each($1))
+	rows, err := w.query(`DELETE FROM bodies WHERE id IN (SELECT value FROM json_each($1))
 		AND NOT EXISTS (SELECT 1 FROM messages WHERE body_id = bodies.id) RETURNING id, blob`, idList(ids))
 	if err != nil {
 		return fmt.Errorf("drop bodies: %w", err)
@@ -690,7 +690,7 @@ func dropBodies(w *wtx, ids []int64) error {
 // bodiesOf lists the body ids of messages matching a condition, for
 // dropBodies after a cascading delete.
 func bodiesOf(w *wtx, where string, arg any) ([]int64, error) {
-	rows, err := w.QueryContext(w.ctx, "SELECT DISTINCT body_id FROM messages WHERE "+where, arg)
+	rows, err := w.query("SELECT DISTINCT body_id FROM messages WHERE "+where, arg)
 	if err != nil {
 		return nil, fmt.Errorf("list bodies: %w", err)
 	}
@@ -836,14 +836,14 @@ func (s *Store) Changes(ctx context.Context, folderID int64, since uint64) (stor
 		return ch, fmt.Errorf("changes: %w", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, "SELECT "+messageColumns+" FROM messages WHERE folder_id = $1 AND modseq > $2 ORDER BY uid", folderID, since)
+	rows, err := s.txQuery(ctx, tx, "SELECT "+messageColumns+" FROM messages WHERE folder_id = $1 AND modseq > $2 ORDER BY uid", folderID, since)
 	if err != nil {
 		return ch, fmt.Errorf("changes: %w", err)
 	}
 	if ch.Updated, err = collectMessages(rows); err != nil {
 		return ch, fmt.Errorf("changes: %w", err)
 	}
-	urows, err := tx.QueryContext(ctx, "SELECT uid FROM expunged WHERE folder_id = $1 AND modseq > $2 ORDER BY uid", folderID, since)
+	urows, err := s.txQuery(ctx, tx, "SELECT uid FROM expunged WHERE folder_id = $1 AND modseq > $2 ORDER BY uid", folderID, since)
 	if err != nil {
 		return ch, fmt.Errorf("changes: %w", err)
 	}
@@ -894,7 +894,7 @@ func (s *Store) Search(ctx context.Context, folderID int64, field store.SearchFi
 func (s *Store) searchIndexed(ctx context.Context, folderID int64, cols []string, needle string) ([]uint32, error) {
 	var bodies []int64
 	for _, c := range cols {
-		rows, err := s.read.QueryContext(ctx, "SELECT rowid FROM search WHERE "+c+" LIKE $1", "%"+needle+"%")
+		rows, err := s.query(ctx, "SELECT rowid FROM search WHERE "+c+" LIKE $1", "%"+needle+"%")
 		if err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
@@ -920,7 +920,7 @@ func (s *Store) searchIndexed(ctx context.Context, folderID int64, cols []string
 
 // queryUIDs runs a query returning UIDs.
 func (s *Store) queryUIDs(ctx context.Context, q string, args ...any) ([]uint32, error) {
-	rows, err := s.read.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -942,7 +942,7 @@ func (s *Store) Usage(ctx context.Context, accountID int64) (store.Usage, error)
 		return store.Usage{}, err
 	}
 	var u store.Usage
-	err := s.read.QueryRowContext(ctx, "SELECT used_bytes, used_messages FROM accounts WHERE id = $1", accountID).Scan(&u.Bytes, &u.Messages)
+	err := s.queryRow(ctx, "SELECT used_bytes, used_messages FROM accounts WHERE id = $1", accountID).Scan(&u.Bytes, &u.Messages)
 	if err != nil {
 		return u, notFound(err, fmt.Sprintf("account %d", accountID))
 	}

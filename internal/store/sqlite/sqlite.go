@@ -69,6 +69,8 @@ type Store struct {
 	// stmts caches statements prepared on the write connection; only the
 	// writer goroutine uses it.
 	stmts map[string]*sql.Stmt
+	// readStmts caches statements prepared on the read pool.
+	readStmts *stmtCache
 
 	// maildrops are the POP3 maildrop locks held in this process.
 	maildrops maildropLocks
@@ -135,6 +137,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		maxBatch: opts.MaxBatch,
 		stmts:    make(map[string]*sql.Stmt),
 	}
+	s.readStmts = newStmtCache(read)
 	if s.maxBatch <= 0 {
 		s.maxBatch = 256
 	}
@@ -164,6 +167,7 @@ func (s *Store) Close() error {
 	for _, st := range s.stmts {
 		st.Close()
 	}
+	s.readStmts.close()
 	err1 := s.write.Close()
 	err2 := s.read.Close()
 	return errors.Join(err1, err2)
