@@ -448,25 +448,28 @@ func (s *session) list(ref string, patterns []string, o listOptions) error {
 }
 
 // impliedParentNeeded reports whether a non-existent parent name should be
-// listed: when some pattern matches it but a pattern with "%" would not
-// reach its existing children.
+// listed: when some pattern matches it but no pattern reaches one of its
+// existing descendants (which, listed, shows the name already; imaptest's
+// listext script checks this with two patterns).
 func impliedParentNeeded(name string, patterns []string, ref string, folders []store.Folder) bool {
+	matched := false
 	for _, p := range patterns {
-		if !matchPattern(ref+p, name) {
-			continue
-		}
-		reachesChild := false
-		for _, f := range folders {
-			if strings.HasPrefix(f.Name, name+sep) && matchPattern(ref+p, f.Name) {
-				reachesChild = true
-				break
-			}
-		}
-		if !reachesChild {
-			return true
+		if matchPattern(ref+p, name) {
+			matched = true
+			break
 		}
 	}
-	return false
+	if !matched {
+		return false
+	}
+	for _, p := range patterns {
+		for _, f := range folders {
+			if strings.HasPrefix(f.Name, name+sep) && matchPattern(ref+p, f.Name) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func cmdSubscribe(s *session, tag string) (string, error)   { return "", s.subscribe(true) }
@@ -539,25 +542,18 @@ func cmdCreate(s *session, tag string) (string, error) {
 	if name == "INBOX" {
 		return "", errNo("ALREADYEXISTS", "INBOX always exists")
 	}
-	if err := s.createWithParents(name, role); err != nil {
+	if err := s.createFolder(name, role); err != nil {
 		return "", err
 	}
 	return "", nil
 }
 
-// createWithParents makes a folder and any missing parents.
-func (s *session) createWithParents(name string, role store.Role) error {
-	st := s.srv.opts.Store
-	parts := strings.Split(name, sep)
-	for i := 1; i < len(parts); i++ {
-		parent := strings.Join(parts[:i], sep)
-		if _, err := st.Folder(s.ctx, s.acct.ID, parent); errors.Is(err, store.ErrNotFound) {
-			if _, err := st.CreateFolder(s.ctx, s.acct.ID, parent, store.RoleNone); err != nil && !errors.Is(err, store.ErrExists) {
-				return folderError("create", err)
-			}
-		}
-	}
-	if _, err := st.CreateFolder(s.ctx, s.acct.ID, name, role); err != nil {
+// createFolder makes a folder. Missing superior names are not made into
+// folders: LIST shows them as \Noselect names that exist only through
+// their children (RFC 3501 §6.3.3's superior hierarchical names, as
+// Dovecot shows them), until a CREATE of their own makes them folders.
+func (s *session) createFolder(name string, role store.Role) error {
+	if _, err := s.srv.opts.Store.CreateFolder(s.ctx, s.acct.ID, name, role); err != nil {
 		return folderError("create", err)
 	}
 	return nil
@@ -614,6 +610,9 @@ func cmdRename(s *session, tag string) (string, error) {
 	}
 	to = strings.TrimSuffix(to, sep)
 	st := s.srv.opts.Store
+	if _, err := st.Folder(s.ctx, s.acct.ID, from); errors.Is(err, store.ErrNotFound) && from != "INBOX" {
+		return "", s.renameImplied(from, to)
+	}
 	f, err := s.folder(from)
 	if err != nil {
 		return "", err
@@ -621,13 +620,8 @@ func cmdRename(s *session, tag string) (string, error) {
 	if _, err := st.Folder(s.ctx, s.acct.ID, to); err == nil {
 		return "", errNo("ALREADYEXISTS", "Mailbox already exists")
 	}
-	if i := strings.LastIndex(to, sep); i > 0 {
-		if _, err := st.Folder(s.ctx, s.acct.ID, to[:i]); errors.Is(err, store.ErrNotFound) {
-			if err := s.createWithParents(to[:i], store.RoleNone); err != nil {
-				return "", err
-			}
-		}
-	}
+	// Missing superior names of the new name stay names only, as for
+	// CREATE.
 	if from == "INBOX" {
 		// Renaming INBOX moves its messages into a new folder.
 		if _, err := st.CreateFolder(s.ctx, s.acct.ID, to, store.RoleNone); err != nil {
@@ -658,6 +652,47 @@ func cmdRename(s *session, tag string) (string, error) {
 	}
 	s.renamedSelected(f.Name, to)
 	return "", nil
+}
+
+// renameImplied renames a name that is no folder but has folders below
+// it (a superior name that CREATE left a name only): each topmost folder
+// below it moves under the new name, taking its own children along.
+func (s *session) renameImplied(from, to string) error {
+	st := s.srv.opts.Store
+	folders, err := st.Folders(s.ctx, s.acct.ID)
+	if err != nil {
+		return fmt.Errorf("rename: %w", err)
+	}
+	slices.SortFunc(folders, func(a, b store.Folder) int { return strings.Compare(a.Name, b.Name) })
+	var tops []store.Folder
+	for _, f := range folders {
+		if !strings.HasPrefix(f.Name, from+sep) {
+			continue
+		}
+		if len(tops) > 0 && strings.HasPrefix(f.Name, tops[len(tops)-1].Name+sep) {
+			continue // moves with the folder above it
+		}
+		tops = append(tops, f)
+	}
+	if len(tops) == 0 {
+		return errNo("NONEXISTENT", "Mailbox does not exist")
+	}
+	if to == from || strings.HasPrefix(to, from+sep) {
+		return errNo("CANNOT", "Cannot rename a mailbox into itself")
+	}
+	for _, f := range folders {
+		if f.Name == to || strings.HasPrefix(f.Name, to+sep) {
+			return errNo("ALREADYEXISTS", "Mailbox already exists")
+		}
+	}
+	for _, f := range tops {
+		newName := to + f.Name[len(from):]
+		if err := st.RenameFolder(s.ctx, f.ID, newName); err != nil {
+			return folderError("rename", err)
+		}
+		s.renamedSelected(f.Name, newName)
+	}
+	return nil
 }
 
 // statusItems reads a STATUS item list.

@@ -125,9 +125,12 @@ func TestMailboxCommands(t *testing.T) {
 	u := c.ok(`LIST "" "*"`)
 	mustHave(t, u, `* LIST (\HasNoChildren) "/" "INBOX"`, `\Sent) "/" "Sent"`, `\Junk) "/" "Spam"`, `\Trash`, `\Drafts`, `\Archive`)
 	mustHave(t, c.ok(`LIST "" ""`), `* LIST (\Noselect) "/" ""`)
+	c.ok("CREATE Work")
 	c.ok("CREATE Work/Projects/2024")
 	u = c.ok(`LIST "" "Work/%"`)
-	mustHave(t, u, `* LIST (\HasChildren) "/" "Work/Projects"`)
+	// The superior name CREATE needed is a name only (RFC 3501 §6.3.3),
+	// as Dovecot lists it.
+	mustHave(t, u, `* LIST (\NonExistent \Noselect \HasChildren) "/" "Work/Projects"`)
 	if has(u, "2024") {
 		t.Fatalf("%% matched across levels: %q", u)
 	}
@@ -456,4 +459,57 @@ func TestQuota(t *testing.T) {
 	c := e.login()
 	mustHave(t, c.ok("GETQUOTAROOT INBOX"), `* QUOTAROOT "INBOX" ""`, `* QUOTA "" (STORAGE 1 10240)`)
 	mustHave(t, c.ok(`GETQUOTA ""`), `* QUOTA "" (STORAGE 1 10240)`)
+}
+
+// TestSuperiorNames: CREATE a/b/c leaves a and a/b names only, listed
+// \Noselect (and \NonExistent) with children, as Dovecot does and
+// imaptest's list script expects; they cannot be selected or deleted, a
+// CREATE of their own makes them folders, and RENAME of such a name moves
+// everything below it.
+func TestSuperiorNames(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.login()
+	c.ok("CREATE a/b/c")
+	mustHave(t, c.ok(`LIST "" "a/%"`), `* LIST (\NonExistent \Noselect \HasChildren) "/" "a/b"`)
+	mustHave(t, c.ok(`LIST "" "%"`), `* LIST (\NonExistent \Noselect \HasChildren) "/" "a"`)
+	if u := c.ok(`LIST "" "a/*"`); !has(u, `"a/b/c"`) || has(u, `\HasChildren) "/" "a/b/c"`) {
+		t.Errorf(`LIST "" "a/*": %q`, u)
+	}
+	c.expect("SELECT a/b", "NO [NONEXISTENT]")
+	c.expect("DELETE a/b", "NO [NONEXISTENT]")
+	c.expect("APPEND a/b {1+}\r\nx", "NO [TRYCREATE]")
+
+	c.ok("CREATE a/b")
+	mustHave(t, c.ok(`LIST "" "a/%"`), `* LIST (\HasChildren) "/" "a/b"`)
+	c.ok("SELECT a/b")
+
+	// Renaming the name "a" renames a/b (selected: the session follows
+	// it) and a/b/c.
+	c.ok("RENAME a z")
+	u := c.ok(`LIST "" "*"`)
+	if has(u, `"a/b"`) || !has(u, `(\HasChildren) "/" "z/b"`) || !has(u, `"z/b/c"`) {
+		t.Errorf("after RENAME a z: %q", u)
+	}
+	mustHave(t, c.ok(`LIST "" "%"`), `\Noselect \HasChildren) "/" "z"`)
+	c.ok("CLOSE")
+	c.ok("SELECT z/b/c")
+	c.expect("RENAME nosuch x", "NO [NONEXISTENT]")
+	c.ok("CREATE y/q")
+	c.expect("RENAME z y", "NO [ALREADYEXISTS]")
+}
+
+// A name that is no folder is not listed when another pattern of the same
+// LIST lists a folder below it (RFC 5258 §3: names that do not exist are
+// listed only when something calls for them).
+func TestSuperiorNameWithSeveralPatterns(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.login()
+	c.ok("CREATE p/q")
+	u := c.ok(`LIST "" (p p/q)`)
+	if listed(u, "p") || !listed(u, "p/q") {
+		t.Errorf(`LIST "" (p p/q): %q, want p/q alone`, u)
+	}
+	if u := c.ok(`LIST "" (p)`); !has(u, `\NonExistent \Noselect \HasChildren) "/" "p"`) {
+		t.Errorf(`LIST "" (p): %q`, u)
+	}
 }

@@ -98,7 +98,7 @@ func TestLsubParentOfSubscribedChild(t *testing.T) {
 func TestListRecursiveMatchChildInfo(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	c := e.login()
-	for _, n := range []string{"A/One", "A/Two", "B/B", "C"} {
+	for _, n := range []string{"A", "A/One", "A/Two", "B", "B/B", "C"} {
 		c.ok("CREATE " + n)
 	}
 	c.ok("SUBSCRIBE A/Two")
