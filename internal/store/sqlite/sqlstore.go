@@ -1,0 +1,101 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/store/sqlstore"
+)
+
+// backend gives the shared SQL code (sqlstore) this store's write
+// transactions, its read connections and SQLite's dialect: times as Unix
+// seconds or microseconds, 0 for none.
+type backend struct{ s *Store }
+
+// Update implements sqlstore.Backend: fn joins the writer's next group
+// commit.
+func (b backend) Update(ctx context.Context, fn func(tx sqlstore.Tx) error) error {
+	return b.s.update(ctx, func(w *wtx) error { return fn(sqlTx{w}) })
+}
+
+// Read implements sqlstore.Backend.
+func (b backend) Read() (sqlstore.Reader, error) {
+	if err := b.s.checkOpen(); err != nil {
+		return nil, err
+	}
+	return sqlReader{b.s.read}, nil
+}
+
+// Seconds implements sqlstore.Dialect.
+func (backend) Seconds(t time.Time) any { return unix(t) }
+
+// Micros implements sqlstore.Dialect.
+func (backend) Micros(t time.Time) any { return micros(t) }
+
+// NullMicros implements sqlstore.Dialect.
+func (backend) NullMicros(t time.Time) any { return micros(t) }
+
+// IsUnique implements sqlstore.Dialect.
+func (backend) IsUnique(err error) bool { return isUnique(err) }
+
+// IsForeignKey implements sqlstore.Dialect.
+func (backend) IsForeignKey(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY")
+}
+
+// sqlTx is a write transaction as sqlstore runs statements in it, on the
+// writer's cached prepared statements.
+type sqlTx struct{ w *wtx }
+
+// Exec implements sqlstore.Tx.
+func (t sqlTx) Exec(query string, args ...any) (int64, error) {
+	res, err := t.w.exec(query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// QueryRow implements sqlstore.Tx.
+func (t sqlTx) QueryRow(query string, args ...any) sqlstore.Row { return t.w.queryRow(query, args...) }
+
+// Query implements sqlstore.Tx.
+func (t sqlTx) Query(query string, args ...any) (sqlstore.Rows, error) {
+	st, err := t.w.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(t.w.ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+// AfterCommit implements sqlstore.Tx.
+func (t sqlTx) AfterCommit(f func()) { t.w.afterCommit(f) }
+
+// sqlReader runs sqlstore's reads on the read connections.
+type sqlReader struct{ db *sql.DB }
+
+// QueryRow implements sqlstore.Reader.
+func (r sqlReader) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	return r.db.QueryRowContext(ctx, query, args...)
+}
+
+// Query implements sqlstore.Reader.
+func (r sqlReader) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	rows, err := r.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+// sqlRows is *sql.Rows as sqlstore.Rows.
+type sqlRows struct{ *sql.Rows }
+
+// Close implements sqlstore.Rows.
+func (r sqlRows) Close() { r.Rows.Close() }
