@@ -75,3 +75,16 @@ func (r pgReader) QueryRow(ctx context.Context, query string, args ...any) sqlst
 func (r pgReader) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
 	return r.pool.Query(ctx, query, args...)
 }
+
+// SkipLocked implements sqlstore.Dialect.
+func (backend) SkipLocked() string { return " FOR UPDATE SKIP LOCKED" }
+
+// QueueChanged implements sqlstore.Backend.
+func (b backend) QueueChanged() { b.s.queueChanged() }
+
+// RemoveBody implements sqlstore.Backend.
+func (b backend) RemoveBody(ctx context.Context, key string) {
+	if err := b.s.blobs.remove(ctx, []string{key}); err != nil {
+		b.s.log.Warn("store: queued body not removed", "key", key, "err", err)
+	}
+}

@@ -99,3 +99,18 @@ type sqlRows struct{ *sql.Rows }
 
 // Close implements sqlstore.Rows.
 func (r sqlRows) Close() { r.Rows.Close() }
+
+// SkipLocked implements sqlstore.Dialect: the single writer serialises
+// claims.
+func (backend) SkipLocked() string { return "" }
+
+// QueueChanged implements sqlstore.Backend. It does nothing: see
+// QueueWakeups.
+func (backend) QueueChanged() {}
+
+// RemoveBody implements sqlstore.Backend: it deletes a body file.
+func (b backend) RemoveBody(_ context.Context, key string) {
+	if validKey(key) {
+		b.s.blobs.remove(key)
+	}
+}

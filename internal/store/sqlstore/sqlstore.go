@@ -74,6 +74,10 @@ type Dialect interface {
 	IsUnique(err error) bool
 	// IsForeignKey reports a foreign key violation.
 	IsForeignKey(err error) bool
+	// SkipLocked is the clause, with a leading space, that ends the
+	// SELECT of the rows an UPDATE claims so that concurrent claimers
+	// pass over each other's rows ("" where writers are serialised).
+	SkipLocked() string
 }
 
 // Backend is what a SQL store gives the shared code.
@@ -87,6 +91,12 @@ type Backend interface {
 	// Read returns what reads outside a transaction run on, or
 	// store.ErrClosed after Close.
 	Read() (Reader, error)
+	// QueueChanged wakes the delivery engines after the commit of a
+	// change that may make queued work due.
+	QueueChanged()
+	// RemoveBody removes a body kept outside its row (a file, a large
+	// object) after the commit that deleted the row.
+	RemoveBody(ctx context.Context, key string)
 }
 
 // Queries implements the part of store.Store that the SQL backends share.
@@ -94,11 +104,13 @@ type Backend interface {
 type Queries struct {
 	b Backend
 	d Dialect
+	// claimSQL is ClaimQueued's statement in this dialect.
+	claimSQL string
 }
 
 // New returns the shared queries of backend b.
 func New(b Backend) *Queries {
-	return &Queries{b: b, d: b}
+	return &Queries{b: b, d: b, claimSQL: claimSQL(b)}
 }
 
 // notFound maps sql.ErrNoRows (which pgx.ErrNoRows wraps too) to
