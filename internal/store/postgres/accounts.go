@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/sqlstore"
 )
 
 // now is the current time as stored: UTC, whole seconds.
@@ -315,7 +316,7 @@ func (s *Store) CreateAccount(ctx context.Context, na store.NewAccount) (store.A
 			if _, err := insertFolder(w, a.ID, sf.Name, sf.Role); err != nil {
 				return err
 			}
-			if err := setSubscription(w, a.ID, sf.Name, true); err != nil {
+			if err := sqlstore.WriteSubscription(pgTx{w}, a.ID, sf.Name, true); err != nil {
 				return err
 			}
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/sqlstore"
 )
 
@@ -62,6 +63,9 @@ func (t pgTx) Query(query string, args ...any) (sqlstore.Rows, error) {
 
 // AfterCommit implements sqlstore.Tx.
 func (t pgTx) AfterCommit(f func()) { t.w.afterCommit(f) }
+
+// Publish implements sqlstore.Tx.
+func (t pgTx) Publish(ev store.Event) { t.w.publish(ev) }
 
 // pgReader runs sqlstore's reads on the pool.
 type pgReader struct{ pool *pgxpool.Pool }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/sqlstore"
 )
 
 // unix turns a time into stored seconds; the zero time is 0.
@@ -312,7 +313,7 @@ func (s *Store) CreateAccount(ctx context.Context, na store.NewAccount) (store.A
 			if _, err := insertFolder(w, a.ID, sf.Name, sf.Role); err != nil {
 				return err
 			}
-			if err := setSubscription(w, a.ID, sf.Name, true); err != nil {
+			if err := sqlstore.WriteSubscription(sqlTx{w}, a.ID, sf.Name, true); err != nil {
 				return err
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/sqlstore"
 )
 
@@ -76,6 +77,9 @@ func (t sqlTx) Query(query string, args ...any) (sqlstore.Rows, error) {
 
 // AfterCommit implements sqlstore.Tx.
 func (t sqlTx) AfterCommit(f func()) { t.w.afterCommit(f) }
+
+// Publish implements sqlstore.Tx.
+func (t sqlTx) Publish(ev store.Event) { t.w.publish(ev) }
 
 // sqlReader runs sqlstore's reads on the read connections.
 type sqlReader struct{ db *sql.DB }

@@ -46,6 +46,9 @@ type Tx interface {
 	Query(query string, args ...any) (Rows, error)
 	// AfterCommit queues f to run once the transaction is committed.
 	AfterCommit(f func())
+	// Publish queues a change event to send once the transaction is
+	// committed.
+	Publish(ev store.Event)
 }
 
 // Reader runs the queries made outside a write transaction.
