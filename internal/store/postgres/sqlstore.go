@@ -92,3 +92,32 @@ func (b backend) RemoveBody(ctx context.Context, key string) {
 		b.s.log.Warn("store: queued body not removed", "key", key, "err", err)
 	}
 }
+
+// NullSeconds implements sqlstore.Dialect.
+func (backend) NullSeconds(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC().Truncate(time.Second)
+	return &t
+}
+
+// ForShare implements sqlstore.Dialect.
+func (backend) ForShare() string { return " FOR SHARE" }
+
+// ForUpdate implements sqlstore.Dialect.
+func (backend) ForUpdate() string { return " FOR UPDATE" }
+
+// Strings implements sqlstore.Dialect: a text[], never NULL.
+func (backend) Strings(ss []string) any {
+	if ss == nil {
+		return []string{}
+	}
+	return ss
+}
+
+// ScanStrings implements sqlstore.Dialect.
+func (backend) ScanStrings(ss *[]string) any { return ss }
+
+// LockAddress implements sqlstore.Backend.
+func (backend) LockAddress(tx sqlstore.Tx, addr string) error { return lockAddress(tx, addr) }

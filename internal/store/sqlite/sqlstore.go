@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"time"
 
@@ -118,3 +119,42 @@ func (b backend) RemoveBody(_ context.Context, key string) {
 		b.s.blobs.remove(key)
 	}
 }
+
+// NullSeconds implements sqlstore.Dialect.
+func (backend) NullSeconds(t time.Time) any { return unix(t) }
+
+// ForShare implements sqlstore.Dialect: the single writer needs no row
+// locks.
+func (backend) ForShare() string { return "" }
+
+// ForUpdate implements sqlstore.Dialect.
+func (backend) ForUpdate() string { return "" }
+
+// Strings implements sqlstore.Dialect: a list is kept as one string,
+// space-separated.
+func (backend) Strings(ss []string) any { return strings.Join(ss, " ") }
+
+// ScanStrings implements sqlstore.Dialect.
+func (backend) ScanStrings(ss *[]string) any { return fieldsDest{ss} }
+
+// fieldsDest reads a space-separated list (Strings).
+type fieldsDest struct{ ss *[]string }
+
+// Scan implements sql.Scanner.
+func (d fieldsDest) Scan(src any) error {
+	switch v := src.(type) {
+	case string:
+		*d.ss = strings.Fields(v)
+	case []byte:
+		*d.ss = strings.Fields(string(v))
+	case nil:
+		*d.ss = nil
+	default:
+		return fmt.Errorf("scan list: unexpected %T", src)
+	}
+	return nil
+}
+
+// LockAddress implements sqlstore.Backend: the single writer serialises
+// the writes that check an address is free and take it.
+func (backend) LockAddress(sqlstore.Tx, string) error { return nil }

@@ -3,8 +3,10 @@
 // with $N placeholders (both modernc SQLite and PostgreSQL bind them), in
 // the SQL both databases accept; a backend gives what differs through
 // Backend: its write transactions (SQLite's group commit, PostgreSQL's
-// retried transactions), the handle reads run on, and a Dialect (how a time
-// is stored, how a constraint violation is recognised).
+// retried transactions), the handle reads run on, the hooks of what it
+// keeps outside the shared tables (bodies, queue wake-ups, address locks),
+// and a Dialect (how a time is stored, how a row is locked, how a
+// constraint violation is recognised).
 //
 // A backend embeds *Queries in its Store, so that the methods here
 // implement that part of store.Store; it keeps only what is truly its own
@@ -60,7 +62,8 @@ type Reader interface {
 }
 
 // Dialect is what differs between the SQL databases in the statements
-// here: how times are stored and how errors are told apart. Times are
+// here: how times and lists are stored, how rows are locked and how errors
+// are told apart. Times are
 // integers in SQLite (Unix seconds or microseconds, 0 for none) and
 // timestamps in PostgreSQL (NULL for none where the column allows it);
 // ScanSeconds and ScanMicros read both.
@@ -68,6 +71,9 @@ type Dialect interface {
 	// Seconds is t as the parameter of a column that keeps whole
 	// seconds.
 	Seconds(t time.Time) any
+	// NullSeconds is Seconds for a column where the zero time means
+	// none.
+	NullSeconds(t time.Time) any
 	// Micros is t as the parameter of a column that keeps microseconds
 	// and is never empty.
 	Micros(t time.Time) any
@@ -81,6 +87,17 @@ type Dialect interface {
 	// SELECT of the rows an UPDATE claims so that concurrent claimers
 	// pass over each other's rows ("" where writers are serialised).
 	SkipLocked() string
+	// ForShare and ForUpdate are the clauses, with a leading space, that
+	// lock the rows a SELECT reads until the end of the transaction,
+	// against a change or against any other lock ("" where writers are
+	// serialised).
+	ForShare() string
+	ForUpdate() string
+	// Strings is a list of words as the parameter of a list column.
+	Strings(ss []string) any
+	// ScanStrings is a scan destination that reads a list column into
+	// *ss.
+	ScanStrings(ss *[]string) any
 }
 
 // Backend is what a SQL store gives the shared code.
@@ -100,6 +117,9 @@ type Backend interface {
 	// RemoveBody removes a body kept outside its row (a file, a large
 	// object) after the commit that deleted the row.
 	RemoveBody(ctx context.Context, key string)
+	// LockAddress serialises, until the end of tx, the writes that check
+	// an address is free and then take it.
+	LockAddress(tx Tx, addr string) error
 }
 
 // Queries implements the part of store.Store that the SQL backends share.
