@@ -87,3 +87,4 @@ func BenchmarkDeliver16Accounts16(b *testing.B) { benchmarkDeliver(b, 16, 16) }
 func BenchmarkQueue(b *testing.B)      { storetest.BenchQueue(b, openTemp(b)) }
 func BenchmarkWebSession(b *testing.B) { storetest.BenchWebSession(b, openTemp(b)) }
 func BenchmarkMTASTS(b *testing.B)     { storetest.BenchMTASTS(b, openTemp(b)) }
+func BenchmarkResolve(b *testing.B)    { storetest.BenchResolve(b, openTemp(b)) }

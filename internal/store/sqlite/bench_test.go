@@ -291,3 +291,4 @@ func cpuTime() time.Duration {
 func BenchmarkQueue(b *testing.B)      { storetest.BenchQueue(b, openTemp(b)) }
 func BenchmarkWebSession(b *testing.B) { storetest.BenchWebSession(b, openTemp(b)) }
 func BenchmarkMTASTS(b *testing.B)     { storetest.BenchMTASTS(b, openTemp(b)) }
+func BenchmarkResolve(b *testing.B)    { storetest.BenchResolve(b, openTemp(b)) }

@@ -92,3 +92,34 @@ func BenchMTASTS(b *testing.B, s store.Store) {
 		}
 	}
 }
+
+// BenchResolve measures what accepting a recipient reads: the address
+// resolved (through an alias), the account and its domain. s must be a
+// new, empty store.
+func BenchResolve(b *testing.B, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.CreateDomain(ctx, "example.org"); err != nil {
+		b.Fatal(err)
+	}
+	a, err := s.CreateAccount(ctx, store.NewAccount{Address: "user@example.org", Settings: store.DefaultSettings()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.CreateAlias(ctx, "alias@example.org", []int64{a.ID}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ids, err := s.ResolveAddress(ctx, "Alias@example.org")
+		if err != nil || len(ids) != 1 {
+			b.Fatalf("resolve: %v, %v", ids, err)
+		}
+		if _, err := s.Account(ctx, ids[0]); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Domain(ctx, "example.org"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
