@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/storetest"
 )
 
 // benchMessage is a 10 KB plain-text message (as in the SQLite benchmark).
@@ -82,3 +83,8 @@ func BenchmarkDeliver16(b *testing.B) { benchmarkDeliver(b, 16, 1) }
 // BenchmarkDeliver16Accounts16 spreads 16 writers over 16 accounts: no
 // folder or account row is shared, so only the WAL flush is.
 func BenchmarkDeliver16Accounts16(b *testing.B) { benchmarkDeliver(b, 16, 16) }
+
+func BenchmarkQueue(b *testing.B)      { storetest.BenchQueue(b, openTemp(b)) }
+func BenchmarkWebSession(b *testing.B) { storetest.BenchWebSession(b, openTemp(b)) }
+func BenchmarkMTASTS(b *testing.B)     { storetest.BenchMTASTS(b, openTemp(b)) }
+func BenchmarkResolve(b *testing.B)    { storetest.BenchResolve(b, openTemp(b)) }

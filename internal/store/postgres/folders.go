@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/sqlstore"
 )
 
 // folderColumns are the columns scanFolder reads from the folders table;
@@ -22,33 +22,6 @@ func scanFolder(r scanner) (store.Folder, error) {
 	err := r.Scan(&f.ID, &f.AccountID, &f.Name, &role, &f.UIDValidity, &f.UIDNext, &f.HighestModSeq, &f.Subscribed, &f.RecentUID)
 	f.Role = store.Role(role)
 	return f, err
-}
-
-// checkFolderName refuses names the store cannot keep.
-func checkFolderName(name string) error {
-	sep := string(store.HierarchySeparator)
-	switch {
-	case name == "", !utf8.ValidString(name), len(name) > 1000:
-		return fmt.Errorf("folder name %q: empty, too long or not UTF-8: %w", name, store.ErrInvalid)
-	case strings.HasPrefix(name, sep), strings.HasSuffix(name, sep), strings.Contains(name, sep+sep):
-		return fmt.Errorf("folder name %q: empty level: %w", name, store.ErrInvalid)
-	case strings.ContainsAny(name, "\x00\r\n*%"):
-		return fmt.Errorf("folder name %q: character not allowed: %w", name, store.ErrInvalid)
-	case strings.EqualFold(name, "INBOX") && name != "INBOX":
-		return fmt.Errorf("folder name %q: %w", name, store.ErrExists)
-	}
-	return nil
-}
-
-// folderKey maps "inbox" in any case to "INBOX".
-func folderKey(name string) string {
-	if strings.EqualFold(name, "INBOX") {
-		return "INBOX"
-	}
-	if len(name) > 6 && strings.EqualFold(name[:6], "INBOX/") {
-		return "INBOX" + name[5:]
-	}
-	return name
 }
 
 // insertFolder makes a folder inside a write transaction. Its UIDVALIDITY is
@@ -93,7 +66,7 @@ func (s *Store) Folder(ctx context.Context, accountID int64, name string) (store
 		return store.Folder{}, err
 	}
 	f, err := scanFolder(s.pool.QueryRow(ctx, "SELECT "+folderColumns+" FROM folders WHERE account_id = $1 AND name = $2",
-		accountID, folderKey(name)))
+		accountID, sqlstore.FolderKey(name)))
 	if err != nil {
 		return f, notFound(err, "folder "+name)
 	}
@@ -130,8 +103,8 @@ func (s *Store) FolderByRole(ctx context.Context, accountID int64, role store.Ro
 
 // CreateFolder implements store.Store.
 func (s *Store) CreateFolder(ctx context.Context, accountID int64, name string, role store.Role) (store.Folder, error) {
-	name = folderKey(name)
-	if err := checkFolderName(name); err != nil {
+	name = sqlstore.FolderKey(name)
+	if err := sqlstore.CheckFolderName(name); err != nil {
 		return store.Folder{}, err
 	}
 	if role == store.RoleInbox {
@@ -158,8 +131,8 @@ func lockFolder(w *wtx, folderID int64) (store.Folder, error) {
 
 // RenameFolder implements store.Store.
 func (s *Store) RenameFolder(ctx context.Context, folderID int64, newName string) error {
-	newName = folderKey(newName)
-	if err := checkFolderName(newName); err != nil {
+	newName = sqlstore.FolderKey(newName)
+	if err := sqlstore.CheckFolderName(newName); err != nil {
 		return err
 	}
 	return s.update(ctx, func(w *wtx) error {
@@ -237,74 +210,6 @@ func (s *Store) DeleteFolder(ctx context.Context, folderID int64) error {
 		w.publish(store.Event{AccountID: f.AccountID, FolderID: f.ID, Kind: store.EventFolders | store.EventExpunged})
 		return dropBodies(w, bodies)
 	})
-}
-
-// SetSubscribed implements store.Store.
-func (s *Store) SetSubscribed(ctx context.Context, folderID int64, subscribed bool) error {
-	return s.update(ctx, func(w *wtx) error {
-		var accountID int64
-		var name string
-		if err := w.queryRow("SELECT account_id, name FROM folders WHERE id = $1", folderID).Scan(&accountID, &name); err != nil {
-			return notFound(err, fmt.Sprintf("folder %d", folderID))
-		}
-		return setSubscription(w, accountID, name, subscribed)
-	})
-}
-
-// Subscriptions implements store.Store.
-func (s *Store) Subscriptions(ctx context.Context, accountID int64) ([]string, error) {
-	if err := s.checkOpen(); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, "SELECT name FROM subscriptions WHERE account_id = $1 ORDER BY name", accountID)
-	if err != nil {
-		return nil, fmt.Errorf("list subscriptions: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("list subscriptions: %w", err)
-		}
-		out = append(out, n)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list subscriptions: %w", err)
-	}
-	return out, nil
-}
-
-// SetSubscription implements store.Store.
-func (s *Store) SetSubscription(ctx context.Context, accountID int64, name string, subscribed bool) error {
-	name = folderKey(name)
-	if err := checkFolderName(name); err != nil {
-		return fmt.Errorf("subscription: %w", err)
-	}
-	return s.update(ctx, func(w *wtx) error {
-		var n int
-		if err := w.queryRow("SELECT count(*) FROM accounts WHERE id = $1", accountID).Scan(&n); err != nil {
-			return fmt.Errorf("subscription: %w", err)
-		}
-		if n == 0 {
-			return fmt.Errorf("subscription: account %d: %w", accountID, store.ErrNotFound)
-		}
-		return setSubscription(w, accountID, name, subscribed)
-	})
-}
-
-// setSubscription adds or removes a subscription inside a write
-// transaction and tells the account's sessions.
-func setSubscription(w *wtx, accountID int64, name string, subscribed bool) error {
-	q := "INSERT INTO subscriptions (account_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING"
-	if !subscribed {
-		q = "DELETE FROM subscriptions WHERE account_id = $1 AND name = $2"
-	}
-	if _, err := w.exec(q, accountID, name); err != nil {
-		return fmt.Errorf("subscription %s: %w", name, err)
-	}
-	w.publish(store.Event{AccountID: accountID, Kind: store.EventFolders})
-	return nil
 }
 
 // FolderStatus implements store.Store.

@@ -59,6 +59,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -92,6 +93,10 @@ type Options struct {
 
 // Store is the PostgreSQL store. It implements store.Store.
 type Store struct {
+	// Queries is the SQL shared with the SQLite store; its methods
+	// implement part of store.Store.
+	*sqlstore.Queries
+
 	log   *slog.Logger
 	pool  *pgxpool.Pool
 	blobs blobStore
@@ -162,6 +167,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		maildrops: &maildropLocker{cfg: cfg.ConnConfig.Copy(), log: log,
 			held: make(map[int64]struct{})},
 	}
+	s.Queries = sqlstore.New(backend{s})
 	s.notifier = newNotifier(pool, s.node, log)
 	s.listener, err = startListener(ctx, cfg.ConnConfig.Copy(), s.node, s.hub, s.queueWake, log)
 	if err != nil {

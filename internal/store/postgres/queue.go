@@ -3,13 +3,9 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"sort"
 	"sync"
 	"time"
 
@@ -17,32 +13,8 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/mimeparse"
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/sqlstore"
 )
-
-// queueColumns are read by scanQueued.
-const queueColumns = "id, next_attempt, lease_owner, lease_until, attempts, envelope"
-
-// scanQueued reads a queue row: the JSON envelope with the columns laid
-// over it.
-func scanQueued(r pgx.Row) (store.QueueEnvelope, error) {
-	var env store.QueueEnvelope
-	var id, owner, raw string
-	var next time.Time
-	var until *time.Time
-	var attempts int
-	if err := r.Scan(&id, &next, &owner, &until, &attempts, &raw); err != nil {
-		return env, err
-	}
-	if err := json.Unmarshal([]byte(raw), &env); err != nil {
-		return env, fmt.Errorf("queued message %s: bad envelope: %w", id, err)
-	}
-	env.ID, env.NextAttempt, env.LeaseOwner, env.Attempts = id, next.UTC(), owner, attempts
-	env.LeaseUntil = time.Time{}
-	if until != nil {
-		env.LeaseUntil = until.UTC()
-	}
-	return env, nil
-}
 
 // nullExact is nil for the zero time, else the time to the microsecond.
 func nullExact(t time.Time) *time.Time {
@@ -52,26 +24,15 @@ func nullExact(t time.Time) *time.Time {
 	return &t
 }
 
-// EnqueueMessage implements store.QueueStore.
+// EnqueueMessage implements store.QueueStore. The queue's SQL is shared
+// (sqlstore); the body is stored here, before the transaction.
 func (s *Store) EnqueueMessage(ctx context.Context, env store.QueueEnvelope, body io.Reader) (string, error) {
 	if err := s.checkOpen(); err != nil {
 		return "", err
 	}
-	now := time.Now().UTC()
-	if env.ID == "" {
-		env.ID = store.NewQueueID(now)
-	} else if !store.ValidQueueID(env.ID) {
-		return "", fmt.Errorf("enqueue %q: bad id: %w", env.ID, store.ErrInvalid)
-	}
-	if env.Created.IsZero() {
-		env.Created = now
-	}
-	if env.NextAttempt.IsZero() {
-		env.NextAttempt = now
-	}
-	raw, err := json.Marshal(env)
+	env, raw, err := sqlstore.NewQueued(env)
 	if err != nil {
-		return "", fmt.Errorf("enqueue: %w", err)
+		return "", err
 	}
 	var buf bytes.Buffer
 	nw := mimeparse.NormalizeCRLF(&buf)
@@ -86,17 +47,7 @@ func (s *Store) EnqueueMessage(ctx context.Context, env store.QueueEnvelope, bod
 		return "", fmt.Errorf("enqueue: store body: %w", err)
 	}
 	err = s.update(ctx, func(w *wtx) error {
-		_, err := w.exec(`INSERT INTO queue (id, next_attempt, lease_owner, lease_until, attempts, envelope, blob, data, size)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			env.ID, env.NextAttempt, env.LeaseOwner, nullExact(env.LeaseUntil), env.Attempts, string(raw), key, inline, int64(buf.Len()))
-		if isUnique(err) {
-			return fmt.Errorf("queued message %s: %w", env.ID, store.ErrExists)
-		}
-		if err != nil {
-			return err
-		}
-		w.afterCommit(s.queueChanged)
-		return nil
+		return sqlstore.InsertQueued(backend{s}, pgTx{w}, env, raw, key, inline, int64(buf.Len()))
 	})
 	if err != nil {
 		if key != "" {
@@ -105,30 +56,6 @@ func (s *Store) EnqueueMessage(ctx context.Context, env store.QueueEnvelope, bod
 		return "", fmt.Errorf("enqueue: %w", err)
 	}
 	return env.ID, nil
-}
-
-// QueuedMessages implements store.QueueStore.
-func (s *Store) QueuedMessages(ctx context.Context) ([]store.QueueEnvelope, error) {
-	if err := s.checkOpen(); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, "SELECT "+queueColumns+" FROM queue ORDER BY id")
-	if err != nil {
-		return nil, fmt.Errorf("list queue: %w", err)
-	}
-	defer rows.Close()
-	var out []store.QueueEnvelope
-	for rows.Next() {
-		env, err := scanQueued(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list queue: %w", err)
-		}
-		out = append(out, env)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list queue: %w", err)
-	}
-	return out, nil
 }
 
 // OpenQueued implements store.QueueStore.
@@ -152,115 +79,6 @@ func (s *Store) OpenQueued(ctx context.Context, id string) (io.ReadCloser, error
 	return b, nil
 }
 
-// UpdateQueued implements store.QueueStore.
-func (s *Store) UpdateQueued(ctx context.Context, env store.QueueEnvelope) error {
-	raw, err := json.Marshal(env)
-	if err != nil {
-		return fmt.Errorf("update queued message %s: %w", env.ID, err)
-	}
-	err = s.update(ctx, func(w *wtx) error {
-		tag, err := w.exec(`UPDATE queue SET next_attempt = $2, lease_owner = $3, lease_until = $4, attempts = $5, envelope = $6 WHERE id = $1`,
-			env.ID, env.NextAttempt, env.LeaseOwner, nullExact(env.LeaseUntil), env.Attempts, string(raw))
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return store.ErrNotFound
-		}
-		if store.QueueWakeupDue(env, time.Now()) {
-			w.afterCommit(s.queueChanged)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("update queued message %s: %w", env.ID, err)
-	}
-	return nil
-}
-
-// RemoveQueued implements store.QueueStore.
-func (s *Store) RemoveQueued(ctx context.Context, id string) error {
-	blobs := s.blobs
-	err := s.update(ctx, func(w *wtx) error {
-		var key string
-		if err := w.queryRow("DELETE FROM queue WHERE id = $1 RETURNING blob", id).Scan(&key); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return store.ErrNotFound
-			}
-			return err
-		}
-		if key != "" {
-			w.afterCommit(func() {
-				if err := blobs.remove(context.WithoutCancel(ctx), []string{key}); err != nil {
-					s.log.Warn("store: queued body not removed", "key", key, "err", err)
-				}
-			})
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("remove queued message %s: %w", id, err)
-	}
-	return nil
-}
-
-// ClaimQueued implements store.QueueStore with FOR UPDATE SKIP LOCKED:
-// concurrent claimers on any node pass over each other's rows, and the
-// lock's re-check of the condition keeps a row just claimed (and
-// committed) by another from being claimed again.
-func (s *Store) ClaimQueued(ctx context.Context, c store.QueueClaim) ([]store.QueueEnvelope, time.Time, error) {
-	if c.Limit <= 0 {
-		return nil, time.Time{}, nil
-	}
-	var claimed []store.QueueEnvelope
-	var next time.Time
-	err := s.update(ctx, func(w *wtx) error {
-		claimed, next = nil, time.Time{}
-		now := time.Now().UTC()
-		rows, err := w.Query(w.ctx, `UPDATE queue SET lease_owner = $3, lease_until = $5, attempts = attempts + 1
-			WHERE id IN (SELECT id FROM queue
-				WHERE next_attempt <= $1 AND (lease_owner = '' OR lease_until IS NULL OR lease_until <= $1
-					OR ($2 <> '' AND starts_with(lease_owner, $2) AND lease_owner <> $3))
-				ORDER BY next_attempt, id LIMIT $4 FOR UPDATE SKIP LOCKED)
-			RETURNING `+queueColumns, now, c.StalePrefix, c.Owner, c.Limit, now.Add(c.Lease))
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			env, err := scanQueued(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			claimed = append(claimed, env)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		sort.Slice(claimed, func(i, j int) bool {
-			a, b := claimed[i], claimed[j]
-			if !a.NextAttempt.Equal(b.NextAttempt) {
-				return a.NextAttempt.Before(b.NextAttempt)
-			}
-			return a.ID < b.ID
-		})
-		var n *time.Time
-		if err := w.queryRow(`SELECT min(CASE WHEN lease_owner <> '' AND lease_until > next_attempt THEN lease_until ELSE next_attempt END)
-			FROM queue`).Scan(&n); err != nil {
-			return err
-		}
-		if n != nil {
-			next = n.UTC()
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("claim queued messages: %w", err)
-	}
-	return claimed, next, nil
-}
-
 // QueueWakeups implements store.QueueStore: this process's enqueues (and
 // updates that make a message due) signal at commit, those of other
 // processes through NOTIFY on queueChannel, received by the listener.
@@ -274,56 +92,6 @@ func (s *Store) QueueWakeups(ctx context.Context) <-chan struct{} {
 func (s *Store) queueChanged() {
 	s.queueWake.signal()
 	s.notifier.sendQueue()
-}
-
-// AddCount implements store.CounterStore.
-func (s *Store) AddCount(ctx context.Context, key string, n int64, at time.Time, bucket, window time.Duration) (int64, error) {
-	first, current := store.CounterBuckets(at, bucket, window)
-	var total int64
-	err := s.update(ctx, func(w *wtx) error {
-		if _, err := w.exec(`INSERT INTO counters (key, bucket, n) VALUES ($1, $2, $3)
-			ON CONFLICT (key, bucket) DO UPDATE SET n = counters.n + excluded.n`, key, current, n); err != nil {
-			return err
-		}
-		if _, err := w.exec("DELETE FROM counters WHERE key = $1 AND bucket < $2", key, first); err != nil {
-			return err
-		}
-		if rand.IntN(256) == 0 {
-			if _, err := w.exec("DELETE FROM counters WHERE bucket < $1", at.Add(-store.CounterOldest).Unix()); err != nil {
-				return err
-			}
-		}
-		return w.queryRow("SELECT coalesce(sum(n), 0)::bigint FROM counters WHERE key = $1 AND bucket >= $2", key, first).Scan(&total)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("count %s: %w", key, err)
-	}
-	return total, nil
-}
-
-// Count implements store.CounterStore.
-func (s *Store) Count(ctx context.Context, key string, at time.Time, bucket, window time.Duration) (int64, error) {
-	if err := s.checkOpen(); err != nil {
-		return 0, err
-	}
-	first, _ := store.CounterBuckets(at, bucket, window)
-	var total int64
-	if err := s.pool.QueryRow(ctx, "SELECT coalesce(sum(n), 0)::bigint FROM counters WHERE key = $1 AND bucket >= $2", key, first).Scan(&total); err != nil {
-		return 0, fmt.Errorf("count %s: %w", key, err)
-	}
-	return total, nil
-}
-
-// ResetCount implements store.CounterStore.
-func (s *Store) ResetCount(ctx context.Context, key string) error {
-	err := s.update(ctx, func(w *wtx) error {
-		_, err := w.exec("DELETE FROM counters WHERE key = $1", key)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("reset count %s: %w", key, err)
-	}
-	return nil
 }
 
 // maildropLockKey is the advisory lock key of an account's POP3

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/storetest"
 )
 
 // benchMessage is a 10 KB plain-text message.
@@ -286,3 +287,8 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+func BenchmarkQueue(b *testing.B)      { storetest.BenchQueue(b, openTemp(b)) }
+func BenchmarkWebSession(b *testing.B) { storetest.BenchWebSession(b, openTemp(b)) }
+func BenchmarkMTASTS(b *testing.B)     { storetest.BenchMTASTS(b, openTemp(b)) }
+func BenchmarkResolve(b *testing.B)    { storetest.BenchResolve(b, openTemp(b)) }

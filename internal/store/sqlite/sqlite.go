@@ -27,6 +27,7 @@ import (
 	"sync"
 
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/sqlstore"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
@@ -52,6 +53,10 @@ type Options struct {
 
 // Store is the SQLite store. It implements store.Store.
 type Store struct {
+	// Queries is the SQL shared with the PostgreSQL store; its methods
+	// implement part of store.Store.
+	*sqlstore.Queries
+
 	dir   string
 	log   *slog.Logger
 	read  *sql.DB
@@ -138,6 +143,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		stmts:    make(map[string]*sql.Stmt),
 	}
 	s.readStmts = newStmtCache(read)
+	s.Queries = sqlstore.New(backend{s})
 	if s.maxBatch <= 0 {
 		s.maxBatch = 256
 	}

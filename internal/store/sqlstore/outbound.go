@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 )
 
 // AddDKIMKeys implements store.Store.
-func (s *Store) AddDKIMKeys(ctx context.Context, keys []store.DKIMKey) error {
+func (q *Queries) AddDKIMKeys(ctx context.Context, keys []store.DKIMKey) error {
 	checked := make([]store.DKIMKey, len(keys))
 	for i, k := range keys {
 		var err error
@@ -17,14 +17,14 @@ func (s *Store) AddDKIMKeys(ctx context.Context, keys []store.DKIMKey) error {
 			return fmt.Errorf("add dkim keys: %w", err)
 		}
 	}
-	err := s.update(ctx, func(w *wtx) error {
+	err := q.b.Update(ctx, func(tx Tx) error {
 		for _, k := range checked {
-			_, err := w.exec(`INSERT INTO dkim_keys (domain, selector, algorithm, private_key, created_at, active)
-				VALUES ($1, $2, $3, $4, $5, $6)`, k.Domain, k.Selector, k.Algorithm, k.PrivateKey, unix(k.Created), k.Active)
-			if isUnique(err) {
-				return fmt.Errorf("dkim key %s of %s: %w", k.Selector, k.Domain, store.ErrExists)
-			}
+			_, err := tx.Exec(`INSERT INTO dkim_keys (domain, selector, algorithm, private_key, created_at, active)
+				VALUES ($1, $2, $3, $4, $5, $6)`, k.Domain, k.Selector, k.Algorithm, k.PrivateKey, q.d.Seconds(k.Created), k.Active)
 			if err != nil {
+				if q.d.IsUnique(err) {
+					return fmt.Errorf("dkim key %s of %s: %w", k.Selector, k.Domain, store.ErrExists)
+				}
 				return err
 			}
 		}
@@ -37,21 +37,22 @@ func (s *Store) AddDKIMKeys(ctx context.Context, keys []store.DKIMKey) error {
 }
 
 // DKIMKeys implements store.Store.
-func (s *Store) DKIMKeys(ctx context.Context, domain string) ([]store.DKIMKey, error) {
-	if err := s.checkOpen(); err != nil {
+func (q *Queries) DKIMKeys(ctx context.Context, domain string) ([]store.DKIMKey, error) {
+	r, err := q.b.Read()
+	if err != nil {
 		return nil, err
 	}
-	q := "SELECT domain, selector, algorithm, private_key, created_at, active FROM dkim_keys"
+	query := "SELECT domain, selector, algorithm, private_key, created_at, active FROM dkim_keys"
 	var args []any
 	if domain != "" {
 		d, err := store.CanonicalDomain(domain)
 		if err != nil {
 			return nil, fmt.Errorf("dkim keys: %w", err)
 		}
-		q += " WHERE domain = $1"
+		query += " WHERE domain = $1"
 		args = append(args, d)
 	}
-	rows, err := s.read.QueryContext(ctx, q+" ORDER BY domain, selector", args...)
+	rows, err := r.Query(ctx, query+" ORDER BY domain, selector", args...)
 	if err != nil {
 		return nil, fmt.Errorf("dkim keys: %w", err)
 	}
@@ -59,11 +60,9 @@ func (s *Store) DKIMKeys(ctx context.Context, domain string) ([]store.DKIMKey, e
 	var out []store.DKIMKey
 	for rows.Next() {
 		var k store.DKIMKey
-		var created int64
-		if err := rows.Scan(&k.Domain, &k.Selector, &k.Algorithm, &k.PrivateKey, &created, &k.Active); err != nil {
+		if err := rows.Scan(&k.Domain, &k.Selector, &k.Algorithm, &k.PrivateKey, ScanSeconds(&k.Created), &k.Active); err != nil {
 			return nil, fmt.Errorf("dkim keys: %w", err)
 		}
-		k.Created = fromUnix(created)
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -73,17 +72,17 @@ func (s *Store) DKIMKeys(ctx context.Context, domain string) ([]store.DKIMKey, e
 }
 
 // SetDKIMKeyActive implements store.Store.
-func (s *Store) SetDKIMKeyActive(ctx context.Context, domain, selector string, active bool) error {
+func (q *Queries) SetDKIMKeyActive(ctx context.Context, domain, selector string, active bool) error {
 	d, err := store.CanonicalDomain(domain)
 	if err != nil {
 		return fmt.Errorf("dkim key: %w", err)
 	}
-	return s.update(ctx, func(w *wtx) error {
-		res, err := w.exec("UPDATE dkim_keys SET active = $1 WHERE domain = $2 AND selector = $3", active, d, selector)
+	return q.b.Update(ctx, func(tx Tx) error {
+		n, err := tx.Exec("UPDATE dkim_keys SET active = $1 WHERE domain = $2 AND selector = $3", active, d, selector)
 		if err != nil {
 			return fmt.Errorf("dkim key %s of %s: %w", selector, d, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if n == 0 {
 			return fmt.Errorf("dkim key %s of %s: %w", selector, d, store.ErrNotFound)
 		}
 		return nil
@@ -91,8 +90,9 @@ func (s *Store) SetDKIMKeyActive(ctx context.Context, domain, selector string, a
 }
 
 // MTASTSPolicy implements store.Store.
-func (s *Store) MTASTSPolicy(ctx context.Context, domain string) (store.MTASTSPolicy, error) {
-	if err := s.checkOpen(); err != nil {
+func (q *Queries) MTASTSPolicy(ctx context.Context, domain string) (store.MTASTSPolicy, error) {
+	r, err := q.b.Read()
+	if err != nil {
 		return store.MTASTSPolicy{}, err
 	}
 	d, err := store.CanonicalDomain(domain)
@@ -100,28 +100,26 @@ func (s *Store) MTASTSPolicy(ctx context.Context, domain string) (store.MTASTSPo
 		return store.MTASTSPolicy{}, fmt.Errorf("mta-sts policy: %w", err)
 	}
 	p := store.MTASTSPolicy{Domain: d}
-	var fetched, expires int64
-	err = s.read.QueryRowContext(ctx, `SELECT policy_id, policy, fetched_at, expires_at FROM mta_sts_policies
-		WHERE domain = $1`, d).Scan(&p.ID, &p.Policy, &fetched, &expires)
+	err = r.QueryRow(ctx, `SELECT policy_id, policy, fetched_at, expires_at FROM mta_sts_policies
+		WHERE domain = $1`, d).Scan(&p.ID, &p.Policy, ScanSeconds(&p.Fetched), ScanSeconds(&p.Expires))
 	if err != nil {
 		return store.MTASTSPolicy{}, notFound(err, "mta-sts policy of "+d)
 	}
-	p.Fetched, p.Expires = fromUnix(fetched), fromUnix(expires)
 	return p, nil
 }
 
 // PutMTASTSPolicy implements store.Store.
-func (s *Store) PutMTASTSPolicy(ctx context.Context, p store.MTASTSPolicy) error {
+func (q *Queries) PutMTASTSPolicy(ctx context.Context, p store.MTASTSPolicy) error {
 	p, err := store.CheckMTASTSPolicy(p)
 	if err != nil {
 		return fmt.Errorf("save mta-sts policy: %w", err)
 	}
-	return s.update(ctx, func(w *wtx) error {
-		_, err := w.exec(`INSERT INTO mta_sts_policies (domain, policy_id, policy, fetched_at, expires_at)
+	return q.b.Update(ctx, func(tx Tx) error {
+		_, err := tx.Exec(`INSERT INTO mta_sts_policies (domain, policy_id, policy, fetched_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (domain) DO UPDATE SET policy_id = excluded.policy_id, policy = excluded.policy,
 				fetched_at = excluded.fetched_at, expires_at = excluded.expires_at`,
-			p.Domain, p.ID, p.Policy, unix(p.Fetched), unix(p.Expires))
+			p.Domain, p.ID, p.Policy, q.d.Seconds(p.Fetched), q.d.Seconds(p.Expires))
 		if err != nil {
 			return fmt.Errorf("save mta-sts policy of %s: %w", p.Domain, err)
 		}
@@ -130,14 +128,14 @@ func (s *Store) PutMTASTSPolicy(ctx context.Context, p store.MTASTSPolicy) error
 }
 
 // DeleteExpiredMTASTSPolicies implements store.Store.
-func (s *Store) DeleteExpiredMTASTSPolicies(ctx context.Context, before time.Time) (int, error) {
+func (q *Queries) DeleteExpiredMTASTSPolicies(ctx context.Context, before time.Time) (int, error) {
 	var n int64
-	err := s.update(ctx, func(w *wtx) error {
-		res, err := w.exec("DELETE FROM mta_sts_policies WHERE expires_at < $1", unix(before))
+	err := q.b.Update(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.Exec("DELETE FROM mta_sts_policies WHERE expires_at < $1", q.d.Seconds(before))
 		if err != nil {
 			return fmt.Errorf("delete expired mta-sts policies: %w", err)
 		}
-		n, _ = res.RowsAffected()
 		return nil
 	})
 	return int(n), err
