@@ -162,7 +162,8 @@ func TestQueueRestartMidRetryLosesNothing(t *testing.T) {
 	}
 	s := startSink(t, later)
 	waitFor(t, 30*time.Second, "every message at the sink", func() bool { return len(s.Messages()) >= n })
-	time.Sleep(2 * time.Second) // room for duplicates to show
+	// An empty queue has no attempt left that could send a duplicate.
+	waitFor(t, 10*time.Second, "A's queue to empty", func() bool { return queueLen(t, a) == 0 })
 	seen := map[string]int{}
 	for _, m := range s.Messages() {
 		seen[strings.Join(m.To, ",")]++
@@ -175,7 +176,6 @@ func TestQueueRestartMidRetryLosesNothing(t *testing.T) {
 	if len(s.Messages()) != n {
 		t.Errorf("sink got %d messages, want %d", len(s.Messages()), n)
 	}
-	waitFor(t, 10*time.Second, "A's queue to empty", func() bool { return queueLen(t, a) == 0 })
 }
 
 func TestQueueManyMessagesExactlyOnce(t *testing.T) {
