@@ -25,6 +25,7 @@ func waitInbox(t *testing.T, s *Server, addr string, n int) []string {
 // forwarding account in Delivered-To; with forward-keep the account keeps
 // its copy, without it the account's inbox stays empty.
 func TestForwardToLocalAccount(t *testing.T) {
+	t.Parallel()
 	s := StartServer(t, "")
 	for _, u := range []string{"alice", "bob", "carol", "dave"} {
 		s.AddUser(t, u+"@example.org", u+"-secret-1")

@@ -13,6 +13,7 @@ import (
 // whose mailbox another session deletes with python3's imaplib, a real
 // IMAP4rev1 client.
 func TestIMAPRecentAndByeWithImaplib(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 not installed")
 	}
@@ -86,12 +87,13 @@ print('DONE')
 }
 
 // TestIMAPMultiappend sends several messages in one APPEND (RFC 3502) to
-// the real server: a large one streamed with LITERAL+, all stored with one
-// APPENDUID; and, over quota, none stored at all.
+// the real server: a large one (4 MiB) streamed with LITERAL+, all stored
+// with one APPENDUID; and, over quota, none stored at all.
 func TestIMAPMultiappend(t *testing.T) {
+	t.Parallel()
 	s := StartServer(t, "")
 	s.AddUser(t, "anna@example.org", "anna-secret-1")
-	s.Pochta(t, "user", "set", "anna@example.org", "--quota=24MiB")
+	s.Pochta(t, "user", "set", "anna@example.org", "--quota=6MiB")
 	a := dialIMAPS(t, s)
 	a.ok(`LOGIN anna@example.org anna-secret-1`)
 	watcher := dialIMAPS(t, s)
@@ -102,7 +104,10 @@ func TestIMAPMultiappend(t *testing.T) {
 	var big strings.Builder
 	big.WriteString("Subject: big\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n")
 	line := strings.Repeat("QUJD", 19) + "\r\n"
-	for big.Len() < 20<<20 {
+	// 4 MiB: above the 1 MiB bound of a command's in-memory text and the
+	// stores' in-memory/inline body sizes, so it must stream; twice of
+	// it is over the 6 MiB quota.
+	for big.Len() < 4<<20 {
 		big.WriteString(line)
 	}
 	big.WriteString("END\r\n")

@@ -55,6 +55,7 @@ func bigMessage(size int) []byte {
 // is filled with bench/imap's seed command (the store package, server
 // stopped).
 func TestIMAPBigMailbox(t *testing.T) {
+	t.Parallel()
 	folderSize := 20_000
 	if os.Getenv("POCHTA_E2E_BIG") != "" {
 		folderSize = 100_000
@@ -67,7 +68,9 @@ func TestIMAPBigMailbox(t *testing.T) {
 	// command (built without the race detector, which would make the
 	// fill ten times slower); it also gives the account a bcrypt hash.
 	seeder := filepath.Join(t.TempDir(), "imapbench")
-	if out, err := exec.Command("go", "build", "-o", seeder, "../../bench/imap").CombinedOutput(); err != nil {
+	// -gcflags= drops test.sh's GOFLAGS -gcflags (meant for -race
+	// builds), so that this build shares go vet's cached packages.
+	if out, err := exec.Command("go", "build", "-gcflags=", "-o", seeder, "../../bench/imap").CombinedOutput(); err != nil {
 		t.Fatalf("build bench/imap: %v\n%s", err, out)
 	}
 	fillStart := time.Now()

@@ -18,6 +18,7 @@ import (
 // (--ssl-reqd): folder list, a message by UID and by sequence number, a
 // section, a search and a custom command, checking what curl prints.
 func TestIMAPCurl(t *testing.T) {
+	t.Parallel()
 	curl, err := exec.LookPath("curl")
 	if err != nil {
 		t.Skip("curl not installed")

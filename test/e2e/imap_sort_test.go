@@ -13,6 +13,7 @@ import (
 // sorts and threads it over IMAPS, with a raw dialogue and with python3's
 // imaplib.
 func TestIMAPSortAndThread(t *testing.T) {
+	t.Parallel()
 	s := StartServer(t, "")
 	s.AddUser(t, "anna@example.org", "anna-secret-1")
 	mails := []struct{ from, subject, id, refs string }{

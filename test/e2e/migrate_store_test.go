@@ -44,6 +44,7 @@ func mailboxView(t *testing.T, s *Server) string {
 // UIDVALIDITY, UIDs, flags, mod-sequences, folders, subscriptions, POP3
 // unique ids, aliases and passwords.
 func TestMigrateStoreToPostgres(t *testing.T) {
+	t.Parallel()
 	dsn := pgDatabase(t)
 	s := StartServer(t, "")
 	s.AddUser(t, "anna@example.org", "anna-secret-1")

@@ -173,6 +173,7 @@ func deliveredBy(s *Server) (all, takenOver int) {
 // message reaching the remote server exactly once although node 2 is
 // killed (SIGKILL) in the middle with deliveries in progress.
 func TestThreeNodes(t *testing.T) {
+	t.Parallel()
 	dsn := pgDatabase(t)
 	peer := startCountingPeer(t, 300*time.Millisecond)
 	extra := fmt.Sprintf(`[store]

@@ -15,6 +15,7 @@ import (
 // apop() over port 995; without TLS, under the default secure policy,
 // APOP is refused like a password.
 func TestPOP3APOP(t *testing.T) {
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not installed (Debian package python3)")

@@ -91,7 +91,9 @@ func strangerCert(t *testing.T, path string) {
 // getmailrc writes a getmail configuration that downloads popUser's
 // mailbox over pop3s into the Maildir out, trusting only caFile and
 // checking the name mail.example.org, adding no header fields; with
-// deliverAs it writes the files as that user.
+// deliverAs it writes the files as that user. Its timeout (of network
+// reads, and of its wait for the child that delivers a message) is 20 s
+// instead of 180 s.
 func getmailrc(t *testing.T, s *Server, dir, name, caFile, out, deliverAs string) string {
 	t.Helper()
 	host, p, _ := net.SplitHostPort(s.Addr("pop3s"))
@@ -112,6 +114,8 @@ ssl_cert_hostname = mail.example.org
 type = Maildir
 path = %s/
 %s
+timeout = 20
+
 [options]
 read_all = false
 delete = false
@@ -126,13 +130,17 @@ verbose = 1
 	return rc
 }
 
+// getmailLostChildRE is getmail's error when it missed the exit of the
+// child it forked to deliver a message.
+var getmailLostChildRE = regexp.MustCompile(`waiting child pid \d+ timed out`)
+
 var messageIDRE = regexp.MustCompile(`(?mi)^Message-ID: (<[^>]+>)\r?$`)
 
 // emptyFirstLineRE finds header fields whose value starts on a
 // continuation line.
 var emptyFirstLineRE = regexp.MustCompile(`(?m)^([A-Za-z0-9-]+):\r\n `)
 
-// TestPOP3Getmail delivers a mailbox of 200 mixed messages (UTF-8,
+// TestPOP3Getmail delivers a mailbox of 80 mixed messages (UTF-8,
 // attachments, 5 MB, leading dots) through SMTP submission, downloads it
 // with getmail over pop3s with certificate verification, and compares
 // every downloaded message byte for byte with the stored copy (getmail
@@ -142,9 +150,10 @@ func TestPOP3Getmail(t *testing.T) {
 	// Not parallel: getmail forks a child per delivered message and waits
 	// for its SIGCHLD on a condition variable it starts waiting on only
 	// after the fork (getmailcore/baseclasses.py _wait_for_child); a child
-	// that ends first is missed and getmail gives up after 60 s ("waiting
-	// child pid ... timed out"). A busy machine makes that likely, so this
-	// test runs before the parallel ones start, on a quiet machine.
+	// that ends first is missed and getmail gives up after its timeout
+	// ("waiting child pid ... timed out"). A busy machine makes that
+	// likely, so this test runs before the parallel ones start, and
+	// starts over when it happens anyway (below).
 	gm, err := exec.LookPath("getmail")
 	if err != nil {
 		t.Skip("getmail not installed (Debian package getmail6)")
@@ -239,7 +248,28 @@ func TestPOP3Getmail(t *testing.T) {
 
 	out := maildir("mail")
 	rc := getmailrc(t, s, dir, "rc", s.certFile(), out, deliverAs)
-	res, err = run(rc)
+	// Should getmail still miss a child's exit (the race above; more
+	// likely when other packages' tests load the machine), it stops with
+	// "waiting child pid N timed out": getmail's bug, not the server's.
+	// Then it starts over with an empty Maildir and no memory of what it
+	// fetched, at most three times; one whole run must succeed.
+	for attempt := 1; ; attempt++ {
+		res, err = run(rc)
+		if err == nil || attempt == 3 || !getmailLostChildRE.Match(res) {
+			break
+		}
+		t.Logf("getmail missed a child's exit (attempt %d); starting over:\n%s", attempt, lastLines(string(res), 2))
+		old, _ := filepath.Glob(filepath.Join(dir, "oldmail-*"))
+		for _, sub := range []string{"new", "cur", "tmp"} {
+			files, _ := filepath.Glob(filepath.Join(out, sub, "*"))
+			old = append(old, files...)
+		}
+		for _, f := range old {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	if err != nil {
 		t.Fatalf("getmail: %v\n%s", err, res)
 	}

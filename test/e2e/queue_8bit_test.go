@@ -19,6 +19,7 @@ import (
 // a DKIM signature that still verifies; NOTIFY=SUCCESS brings a
 // "relayed" notice.
 func TestQueue8BitToPostfixWithout8BITMIME(t *testing.T) {
+	t.Parallel()
 	pfAddr, mailDir := startPostfix(t, "smtpd_discard_ehlo_keywords = 8bitmime, dsn, smtputf8")
 	d := startDNS(t)
 	a := StartServer(t, dnsConfig(d)+fmt.Sprintf("\n[queue.routes]\n%q = %q\n", "pf.example", pfAddr))

@@ -12,6 +12,7 @@ import (
 // server without DSN brings a "relayed" notice with the ENVID, and to a
 // local mailbox a "delivered" one.
 func TestQueueDSNParameters(t *testing.T) {
+	t.Parallel()
 	snk := startSink(t, "127.0.0.1:0")
 	a, _, _ := twoServers(t, "", fmt.Sprintf("%q = %q\n", "sink.example", snk.Addr))
 	c := loginSubmission(t, a, "alice@a.example", "alice-secret-1")

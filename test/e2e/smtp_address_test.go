@@ -10,6 +10,7 @@ import (
 // AUTH and sender ownership), while example.org stays case-insensitive;
 // `domain list/show/set` show and change the setting.
 func TestSMTPCaseSensitiveDomain(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "")
 	out := s.Pochta(t, "domain", "add", "cs.example", "--case-sensitive")
 	if !strings.Contains(out, "case-sensitive") {
@@ -103,6 +104,7 @@ func TestSMTPCaseSensitiveDomain(t *testing.T) {
 // AUTH works with either form, either form is an owned sender, remote IDN
 // recipients are queued in A-labels, and `domain dns` prints A-labels.
 func TestSMTPInternationalDomain(t *testing.T) {
+	t.Parallel()
 	// Mail for bücher.example goes to a closed port: it stays queued (a
 	// route named in A-labels matches the queued recipients).
 	s := policyServer(t, "\n[queue.routes]\n\"xn--bcher-kva.example\" = \"127.0.0.1:1\"\n")

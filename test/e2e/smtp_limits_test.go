@@ -256,6 +256,7 @@ func TestSMTPSubmissionExtra(t *testing.T) {
 // unlimited is not stopped by the server-wide limit, and the overrides are
 // shown by `pochta user show`.
 func TestSMTPSendingLimitsPerAccount(t *testing.T) {
+	t.Parallel()
 	s := policyServer(t, "max_messages_per_hour = 3\nmax_messages_per_day = 4\n")
 	s.AddUser(t, "vera@example.org", "vera-secret-1")
 	s.Pochta(t, "user", "set", "anna@example.org", "--send-per-hour", "1", "--max-recipients", "1")

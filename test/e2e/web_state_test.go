@@ -11,6 +11,7 @@ import (
 // page still lists the POP3 sign-ins made before it (a success and a wrong
 // password), each with its protocol and client address.
 func TestWebSignInsSurviveRestart(t *testing.T) {
+	t.Parallel()
 	s := StartServer(t, "")
 	s.AddUser(t, "alice@example.org", "alice-secret-1")
 	w := webLogin(t, s, "alice@example.org", "alice-secret-1")

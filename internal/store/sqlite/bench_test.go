@@ -107,9 +107,13 @@ var bigFolder struct {
 
 const bigFolderSize = 100_000
 
-// TestMain removes the big folder's temporary store after the benchmarks.
+// TestMain removes the big folder's temporary store after the benchmarks
+// and the tests' template database (sqlite_test.go).
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if template.dir != "" {
+		os.RemoveAll(template.dir)
+	}
 	if bigFolder.tmp != "" {
 		if bigFolder.s != nil {
 			bigFolder.s.Close()

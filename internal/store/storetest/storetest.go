@@ -32,7 +32,10 @@ import (
 // subtest (t.Run) with its own store made by open, which must return a new,
 // empty store and register its own cleanup (t.Cleanup) to close and remove
 // it. The cleanup must tolerate a store the test closed already: the
-// closed-store test calls Close itself.
+// closed-store test calls Close itself. The subtests run in parallel
+// (t.Parallel, bounded by go test's -parallel): open is called from
+// several goroutines at once, and the stores it returns must not share
+// data (each its own folder or database).
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	RunGroups(t, open)
 }
@@ -47,6 +50,7 @@ func RunGroups(t *testing.T, open func(t *testing.T) store.Store, groups ...stri
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := open(t)
 			if s == nil {
 				t.Fatal("open returned a nil store")
