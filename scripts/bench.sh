@@ -543,15 +543,18 @@ imaptest_mbox() {
 	done >"$W/imaptest.mbox"
 }
 
-# imaptest_seconds prints IMAP_DURATION (a Go duration: 30s, 2m) in whole
-# seconds, for imaptest's secs=.
+# imaptest_seconds prints IMAP_DURATION (a Go duration: 30s, 2m, 1m30s)
+# in whole seconds, at least 1, for imaptest's secs=.
 imaptest_seconds() {
-	case $IMAP_DURATION in
-	*ms) echo 1 ;;
-	*m) echo $(( ${IMAP_DURATION%m} * 60 )) ;;
-	*s) echo "${IMAP_DURATION%s}" | cut -d. -f1 ;;
-	*) echo "$IMAP_DURATION" ;;
-	esac
+	python3 - "$IMAP_DURATION" <<'PY'
+import re, sys
+d = sys.argv[1]
+unit = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+parts = re.findall(r"([0-9.]+)(h|ms|m|s|us|µs|ns)", d)
+if not parts or "".join(n + u for n, u in parts) != d:
+    sys.exit("IMAP_DURATION=%s is not a duration like 30s or 1m30s" % d)
+print(max(1, int(sum(float(n) * unit[u] for n, u in parts))))
+PY
 }
 
 # imaptest_run LABEL PORT MODE CLIENTS runs Dovecot's imaptest in stress
