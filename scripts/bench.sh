@@ -22,6 +22,11 @@
 # every client verifies the same certificate. Needs root for Postfix and
 # Dovecot (they drop privileges themselves) and installs the Debian
 # packages postfix and dovecot-pop3d when they are missing.
+#
+# When Dovecot's imaptest is on PATH (it is not packaged; bench/README.md
+# says how to build it), the imap part also runs imaptest's stress mode
+# against both servers (10 and 50 clients, IMAP_DURATION each, sessions
+# kept and with logins). Nothing is downloaded at run time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -104,7 +109,7 @@ pochta() { "$W/pochta" "$@" --config "$W/pochta.toml"; }
 pochta domain add localhost >/dev/null
 echo "$PASS" | pochta user add bench@localhost --password-stdin >/dev/null
 for i in $(seq 0 9); do echo "$PASS" | pochta user add "pop$i@localhost" --password-stdin >/dev/null; done
-for u in imapmix imapenv imapsearch imapidle; do echo "$PASS" | pochta user add "$u@localhost" --password-stdin >/dev/null; done
+for u in imapmix imapenv imapsearch imapidle imaptest; do echo "$PASS" | pochta user add "$u@localhost" --password-stdin >/dev/null; done
 
 start_pochta() {
 	# The log is appended to: wait for one more "serving" line than before.
@@ -525,10 +530,81 @@ pss_kib() {
 	for p in $all; do awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null; done | awk '{s += $1} END {print s+0}'
 }
 
+# imaptest_mbox writes $W/imaptest.mbox, the messages imaptest APPENDs:
+# the first 50 of imapmix's Maildir (the ~4 KB messages bench/imap seeds),
+# each after a From_ line, with LF line ends (imaptest sends CRLF) and
+# body lines starting with "From " quoted as mboxrd does.
+imaptest_mbox() {
+	local f
+	for f in $(ls "$W/dovecot-imap-mail/imapmix/cur" | sort -n | head -50); do
+		echo "From imaptest@localhost  Tue Nov 24 12:00:00 2026"
+		tr -d '\r' <"$W/dovecot-imap-mail/imapmix/cur/$f" | sed 's/^>*From />&/'
+		echo
+	done >"$W/imaptest.mbox"
+}
+
+# imaptest_seconds prints IMAP_DURATION (a Go duration: 30s, 2m, 1m30s)
+# in whole seconds, at least 1, for imaptest's secs=.
+imaptest_seconds() {
+	python3 - "$IMAP_DURATION" <<'PY'
+import re, sys
+d = sys.argv[1]
+unit = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+parts = re.findall(r"([0-9.]+)(h|ms|m|s|us|µs|ns)", d)
+if not parts or "".join(n + u for n, u in parts) != d:
+    sys.exit("IMAP_DURATION=%s is not a duration like 30s or 1m30s" % d)
+print(max(1, int(sum(float(n) * unit[u] for n, u in parts))))
+PY
+}
+
+# imaptest_run LABEL PORT MODE CLIENTS runs Dovecot's imaptest in stress
+# mode against one server over imaps (the certificate verified) for
+# IMAP_DURATION, as imaptest@localhost, all clients in its INBOX. MODE
+# "keep": sessions are kept (logout=0: each client logs in once, then runs
+# imaptest's default command mix); "login": imaptest's default mix, with
+# LOGOUT and a new LOGIN in it. imaptest's own output goes to
+# $W/imaptest-LABEL-MODE-CLIENTS.log; from its "Totals" (commands of each
+# kind completed) a RESULT line with commands per second is appended to
+# $W/imaptest-LABEL.txt. imaptest also checks the server's answers
+# against the state it tracks: its "Error:" lines are counted and shown.
+imaptest_run() {
+	local label=$1 port=$2 mode=$3 n=$4 secs log extra=()
+	secs=$(imaptest_seconds)
+	log="$W/imaptest-$label-$mode-$n.log"
+	[ "$mode" = keep ] && extra=(logout=0)
+	# secs=N,10: stop after N seconds, give the clients 10 more to finish.
+	imaptest host=127.0.0.1 port="$port" ssl ssl_ca_file="$CERT" user=imaptest@localhost pass="$PASS" \
+		mbox="$W/imaptest.mbox" clients="$n" secs="$secs,10" "${extra[@]}" >"$log" 2>&1 </dev/null ||
+		echo "   imaptest exited with status $? (see $log)"
+	awk -v label="$label" -v mode="$mode" -v n="$n" -v secs="$secs" -v logf="$log" '
+		/^Error:/ { errors++; if (errors <= 3) print "   " label ": " $0 }
+		/^Totals:/ { totals = 1; next }
+		totals && /^[A-Z][a-z]/ { split($0, names); next }
+		totals && /^ *[0-9]+ / && $0 !~ /%/ { for (i = 1; i <= NF; i++) { sum += $i; line = line " " names[i] "=" $i } }
+		END {
+			if (sum == 0) { print "imaptest " label " " mode " " n ": no Totals in " logf > "/dev/stderr"; exit 1 }
+			printf "RESULT label=%s test=imaptest-%s clients=%d commands=%d errors=%d rate=%.0f\n", label, mode, n, sum, errors, sum / secs
+			print "   totals:" line
+		}' "$log" | tee -a "$W/imaptest-$label.txt"
+}
+
+# imaptest_runs runs imaptest_run at 10 and 50 clients, sessions kept and
+# with logins, against pochta and Dovecot in turn.
+imaptest_runs() {
+	imaptest_mbox
+	local mode n
+	for mode in keep login; do
+		for n in 10 50; do
+			imaptest_run pochta "$P_IMAPS" "$mode" "$n"
+			imaptest_run dovecot "$D_IMAPS" "$mode" "$n"
+		done
+	done
+}
+
 if [ "$what" = imap ] || [ "$what" = all ]; then
 	echo "== IMAP over TLS (imaps): mixed load, FETCH ENVELOPE, SEARCH TEXT, idle connections (IMAP_DURATION=$IMAP_DURATION per run)"
 	if command -v imaptest >/dev/null; then
-		echo "   note: imaptest is on PATH but this script drives both servers with bench/imap (see bench/README.md)"
+		echo "   imaptest is on PATH ($(command -v imaptest)): its stress mode runs as well, after bench/imap's mix"
 	fi
 	echo "   seeding imapmix (200), imapenv (10000), imapsearch ($IMAP_SEARCH_COUNT) into pochta and into Maildirs"
 	# Each side of IMAP_IDLE_CONNS connections needs a descriptor per
@@ -551,6 +627,7 @@ if [ "$what" = imap ] || [ "$what" = all ]; then
 	seed_imap imapenv 10000
 	seed_imap imapsearch "$IMAP_SEARCH_COUNT" $((IMAP_SEARCH_COUNT / 2))
 	seed_imap imapidle 0
+	seed_imap imaptest 0
 	start_pochta
 	setup_dovecot_imap 1 1
 	common=(-ca "$CERT" -pass "$PASS")
@@ -558,6 +635,9 @@ if [ "$what" = imap ] || [ "$what" = all ]; then
 		"$W/imapbench" mix -label pochta -addr "127.0.0.1:$P_IMAPS" "${common[@]}" -user imapmix@localhost -count 200 -clients "$n" -duration "$IMAP_DURATION" | tee -a "$W/imap-pochta.txt"
 		"$W/imapbench" mix -label dovecot -addr "127.0.0.1:$D_IMAPS" "${common[@]}" -user imapmix@localhost -count 200 -clients "$n" -duration "$IMAP_DURATION" | tee -a "$W/imap-dovecot.txt"
 	done
+	if command -v imaptest >/dev/null; then
+		imaptest_runs
+	fi
 	for side in "pochta $P_IMAPS" "dovecot $D_IMAPS"; do
 		set -- $side
 		"$W/imapbench" envelope -label "$1" -addr "127.0.0.1:$2" "${common[@]}" -user imapenv@localhost -count 10000 | tee -a "$W/imap-$1.txt"
@@ -603,6 +683,10 @@ if [ "$what" = imap ] || [ "$what" = all ]; then
 	echo
 	echo "mixed load (commands/s; higher is better):"
 	ratio_table <(grep 'test=mix' "$W/imap-pochta.txt") <(grep 'test=mix' "$W/imap-dovecot.txt") "commands/s"
+	if [ -f "$W/imaptest-pochta.txt" ]; then
+		echo "imaptest stress mode, default command mix (commands/s; keep: sessions kept, logout=0, the main comparison; login: with LOGOUT/LOGIN):"
+		ratio_table <(grep '^RESULT' "$W/imaptest-pochta.txt") <(grep '^RESULT' "$W/imaptest-dovecot.txt") "commands/s"
+	fi
 	echo "FETCH 1:* (ENVELOPE) over 10,000 and SEARCH TEXT over $IMAP_SEARCH_COUNT (ms, best of 3 after a warm-up; ratio above 1: pochta slower):"
 	ratio_table <(grep -E 'test=(envelope|search)' "$W/imap-pochta.txt") <(grep -E 'test=(envelope|search)' "$W/imap-dovecot.txt") "ms"
 	echo "memory added by $IMAP_IDLE_CONNS idle IDLE connections (MiB; ratio above 1: pochta uses more):"
