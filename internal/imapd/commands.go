@@ -125,14 +125,7 @@ func (s *session) cmdStore(uid bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	newKeyword := false
-	for _, f := range flags {
-		if !strings.HasPrefix(f, `\`) && !mb.keywords[f] {
-			mb.keywords[f] = true
-			newKeyword = true
-		}
-	}
-	if newKeyword {
+	if mb.addKeywords(flags) {
 		s.bw.WriteString(mb.flagsLine())
 	}
 	var failed []uint32

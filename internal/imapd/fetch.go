@@ -707,6 +707,11 @@ func (s *session) writeFetch(seq int, m store.Message, st *mimeparse.Message, it
 		}
 		return fmt.Errorf("fetch UID %d: %w", m.UID, err)
 	}
+	if s.sel != nil && s.sel.addKeywords(m.Flags) {
+		// Another session set a keyword this one has not announced
+		// yet: FLAGS first, then the response that shows it.
+		s.bw.WriteString(s.sel.flagsLine())
+	}
 	begun := false
 	defer func() {
 		if err != nil && begun {

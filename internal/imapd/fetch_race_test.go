@@ -148,3 +148,59 @@ func TestFetchReadErrorMidLiteral(t *testing.T) {
 	other.ok("SELECT INBOX")
 	other.ok("FETCH 1 (UID FLAGS)")
 }
+
+// keywordingStore sets a keyword on the messages a FETCH lists just
+// before the listing: another session's STORE that the fetching session
+// has not heard of yet.
+type keywordingStore struct {
+	store.Store
+	mu      sync.Mutex
+	keyword string // set at the next listing; "" none
+}
+
+func (k *keywordingStore) MessagesByUID(ctx context.Context, folderID int64, uids []uint32) ([]store.Message, error) {
+	k.mu.Lock()
+	kw := k.keyword
+	k.keyword = ""
+	k.mu.Unlock()
+	if kw != "" {
+		if _, err := k.Store.SetFlags(ctx, folderID, uids, store.FlagChange{Op: store.FlagsAdd, Flags: []string{kw}}); err != nil {
+			return nil, err
+		}
+	}
+	return k.Store.MessagesByUID(ctx, folderID, uids)
+}
+
+// TestFetchAnnouncesNewKeyword: a FETCH that shows a keyword the session
+// has not announced (set by another session a moment before) sends the
+// untagged FLAGS with it first (RFC 3501 §7.2.6); imaptest's stress mode
+// reported "Keyword used without being in FLAGS".
+func TestFetchAnnouncesNewKeyword(t *testing.T) {
+	var k *keywordingStore
+	e := newEnv(t, envOptions{wrapStore: func(st store.Store) store.Store {
+		k = &keywordingStore{Store: st}
+		return k
+	}})
+	e.deliver("INBOX", "Subject: a\r\n\r\na\r\n")
+	c := e.login()
+	u := c.ok("SELECT INBOX")
+	if has(u, "$Fresh") {
+		t.Fatalf("SELECT: %q", u)
+	}
+	k.mu.Lock()
+	k.keyword = "$Fresh"
+	k.mu.Unlock()
+	u = c.ok("FETCH 1 (FLAGS)")
+	flagsAt, fetchAt := -1, -1
+	for i, l := range u {
+		if strings.HasPrefix(l, "* FLAGS (") && strings.Contains(l, "$Fresh") && flagsAt < 0 {
+			flagsAt = i
+		}
+		if strings.HasPrefix(l, "* 1 FETCH") && strings.Contains(l, "$Fresh") && fetchAt < 0 {
+			fetchAt = i
+		}
+	}
+	if fetchAt < 0 || flagsAt < 0 || flagsAt > fetchAt {
+		t.Errorf("FETCH showing a new keyword: %q; want * FLAGS with it before the FETCH", u)
+	}
+}

@@ -56,6 +56,22 @@ func (mb *mailbox) seqOf(uid uint32) int {
 // systemFlags are the flags every folder supports.
 var systemFlags = []string{store.FlagAnswered, store.FlagFlagged, store.FlagDeleted, store.FlagSeen, store.FlagDraft}
 
+// addKeywords records the keywords among flags that the session has not
+// announced yet and reports whether there were any: the caller then sends
+// flagsLine before the response that shows them (RFC 3501 §7.2.6, RFC
+// 9051 §7.3.5: a client learns the flags of a mailbox from FLAGS).
+func (mb *mailbox) addKeywords(flags []string) bool {
+	added := false
+	for _, f := range flags {
+		if !strings.HasPrefix(f, `\`) && !mb.keywords[f] {
+			mb.keywords[f] = true
+			added = true
+		}
+	}
+	return added
+}
+
+// flagsLine is the untagged FLAGS response of the mailbox.
 func (mb *mailbox) flagsLine() string {
 	kw := slices.Sorted(maps.Keys(mb.keywords))
 	return "* FLAGS (" + strings.Join(append(slices.Clone(systemFlags), kw...), " ") + ")\r\n"
@@ -153,11 +169,7 @@ func (s *session) selectMailbox(readOnly bool) (string, error) {
 		if firstUnseen == 0 && !m.HasFlag(store.FlagSeen) {
 			firstUnseen = len(mb.uids)
 		}
-		for _, fl := range m.Flags {
-			if !strings.HasPrefix(fl, `\`) {
-				mb.keywords[fl] = true
-			}
-		}
+		mb.addKeywords(m.Flags)
 		if m.ModSeq > mb.modseq {
 			mb.modseq = m.ModSeq
 		}
@@ -230,6 +242,9 @@ func (s *session) qresyncSelect(qr *qresyncParams) error {
 
 // writeFlagsFetch writes "* n FETCH (UID u FLAGS (...) [MODSEQ (m)])".
 func (s *session) writeFlagsFetch(seq int, m store.Message, withUID bool) {
+	if s.sel != nil && s.sel.addKeywords(m.Flags) {
+		s.bw.WriteString(s.sel.flagsLine())
+	}
 	b := []byte("* ")
 	b = strconv.AppendInt(b, int64(seq), 10)
 	b = append(b, " FETCH ("...)
@@ -375,12 +390,7 @@ func (s *session) takeChanges() error {
 	n := len(mb.uids)
 	newKeyword := false
 	for _, m := range ch.Updated {
-		for _, fl := range m.Flags {
-			if !strings.HasPrefix(fl, `\`) && !mb.keywords[fl] {
-				mb.keywords[fl] = true
-				newKeyword = true
-			}
-		}
+		newKeyword = mb.addKeywords(m.Flags) || newKeyword
 	}
 	if newKeyword {
 		s.bw.WriteString(mb.flagsLine())
