@@ -831,7 +831,7 @@ func (s *Store) Changes(ctx context.Context, folderID int64, since uint64) (stor
 		return store.Changes{}, err
 	}
 	var ch store.Changes
-	tx, err := s.read.BeginTx(ctx, nil)
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return ch, fmt.Errorf("changes: %w", err)
 	}

@@ -101,9 +101,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(15000)", "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
-	q.Set("_txlock", "immediate")
 	// A URI filename, so that a folder name with '?' or '#' is escaped
-	// rather than read as the start of the options.
+	// rather than read as the start of the options. Read transactions
+	// begin DEFERRED: they take no lock until they read and never the
+	// write lock (an IMMEDIATE one would queue every read transaction
+	// behind the writer and each other); writes begin IMMEDIATE.
+	readDSN := (&url.URL{Scheme: "file", OmitHost: true, Path: dbPath, RawQuery: q.Encode()}).String()
+	q.Set("_txlock", "immediate")
 	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: dbPath, RawQuery: q.Encode()}).String()
 	write, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -120,7 +124,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
 	}
-	read, err := sql.Open("sqlite", dsn)
+	read, err := sql.Open("sqlite", readDSN)
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
