@@ -48,21 +48,7 @@ func TestMigrateEndsNewline(t *testing.T) {
 	}
 	s.Close()
 
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Undo the later migrations too (header_bytes, body_large_object,
-	// internal_date_zone, subscriptions, dkim_mtasts), then this one.
-	for _, q := range append(slices.Concat(undoHeaderBytes, undoBodyLargeObject, undoInternalDateZone, undoSubscriptions),
-		"DROP TABLE dkim_keys", "DROP TABLE mta_sts_policies",
-		"DELETE FROM schema_migrations WHERE name LIKE '%_dkim_mtasts.sql'",
-		"ALTER TABLE messages DROP COLUMN ends_newline", "DELETE FROM schema_migrations WHERE name LIKE '%_ends_newline.sql'") {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	conn.Close(ctx)
+	rewind(t, dsn, "ends_newline")
 
 	s = openDSN(t, dsn)
 	for i, id := range ids {
@@ -74,27 +60,6 @@ func TestMigrateEndsNewline(t *testing.T) {
 			t.Errorf("message %d after migration: EndsWithNewline = %v, want %v", i, m.EndsWithNewline, bodies[i].want)
 		}
 	}
-}
-
-// undoBodyLargeObject turns a database back to before the
-// body_large_object migration.
-var undoBodyLargeObject = []string{
-	"ALTER TABLE bodies DROP COLUMN large_object",
-	"DELETE FROM schema_migrations WHERE name LIKE '%_body_large_object.sql'",
-}
-
-// undoInternalDateZone turns a database back to before the
-// internal_date_zone migration.
-var undoInternalDateZone = []string{
-	"ALTER TABLE messages DROP COLUMN internal_date_zone",
-	"DELETE FROM schema_migrations WHERE name LIKE '%_internal_date_zone.sql'",
-}
-
-// undoHeaderBytes turns a database back to before the header_bytes
-// migration.
-var undoHeaderBytes = []string{
-	"ALTER TABLE messages DROP COLUMN header_bytes",
-	"DELETE FROM schema_migrations WHERE name LIKE '%_header_bytes.sql'",
 }
 
 // TestMigrateHeaderBytes takes a database back to before the header_bytes
@@ -123,16 +88,7 @@ func TestMigrateHeaderBytes(t *testing.T) {
 	}
 	s.Close()
 
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range undoHeaderBytes {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	conn.Close(ctx)
+	rewind(t, dsn, "header_bytes")
 
 	s = openDSN(t, dsn)
 	m, err := s.MessageByID(ctx, old.ID)
@@ -149,15 +105,6 @@ func TestMigrateHeaderBytes(t *testing.T) {
 	if m, err = s.MessageByID(ctx, m.ID); err != nil || m.HeaderBytes != mimeparse.Headers7bit {
 		t.Errorf("message delivered after the migration: HeaderBytes = %d, %v; want 7-bit", m.HeaderBytes, err)
 	}
-}
-
-// undoSubscriptions turns a database back to before the subscriptions
-// migration: a subscribed flag per folder, no subscriptions table.
-var undoSubscriptions = []string{
-	"ALTER TABLE folders ADD COLUMN subscribed boolean NOT NULL DEFAULT true",
-	`UPDATE folders SET subscribed = EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = folders.account_id AND s.name = folders.name)`,
-	"DROP TABLE subscriptions",
-	"DELETE FROM schema_migrations WHERE name LIKE '%_subscriptions.sql'",
 }
 
 // TestMigrateSubscriptions takes a database back to before the
@@ -184,16 +131,7 @@ func TestMigrateSubscriptions(t *testing.T) {
 	}
 	s.Close()
 
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range append(slices.Concat(undoHeaderBytes, undoBodyLargeObject, undoInternalDateZone, undoSubscriptions), "UPDATE folders SET subscribed = name IN ('INBOX', 'Work/Old')") {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	conn.Close(ctx)
+	rewind(t, dsn, "subscriptions", "UPDATE folders SET subscribed = name IN ('INBOX', 'Work/Old')")
 
 	s = openDSN(t, dsn)
 	subs, err := s.Subscriptions(ctx, a.ID)
@@ -229,16 +167,7 @@ func TestMigrateInternalDateZone(t *testing.T) {
 	}
 	s.Close()
 
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range slices.Concat(undoHeaderBytes, undoBodyLargeObject, undoInternalDateZone) {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	conn.Close(ctx)
+	rewind(t, dsn, "internal_date_zone")
 
 	s = openDSN(t, dsn)
 	got, err := s.MessageByID(ctx, m.ID)
@@ -247,5 +176,66 @@ func TestMigrateInternalDateZone(t *testing.T) {
 	}
 	if !got.InternalDate.Equal(date) || got.InternalDate.Location() != time.UTC {
 		t.Errorf("InternalDate after migration = %v, want %v in UTC", got.InternalDate, date.UTC())
+	}
+}
+
+// undoStep is how to take a database back to before one migration (its
+// schema_migrations row is removed by rewind).
+type undoStep struct {
+	name  string
+	stmts []string
+}
+
+// undo takes a database back to before a migration, for each migration a
+// test rewinds across. A new migration adds its entry here; rewind
+// refuses to cross a migration without one.
+var undo = []undoStep{
+	{"ends_newline", []string{"ALTER TABLE messages DROP COLUMN ends_newline"}},
+	{"dkim_mtasts", []string{"DROP TABLE dkim_keys", "DROP TABLE mta_sts_policies"}},
+	{"subscriptions", []string{
+		"ALTER TABLE folders ADD COLUMN subscribed boolean NOT NULL DEFAULT true",
+		`UPDATE folders SET subscribed = EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = folders.account_id AND s.name = folders.name)`,
+		"DROP TABLE subscriptions",
+	}},
+	{"internal_date_zone", []string{"ALTER TABLE messages DROP COLUMN internal_date_zone"}},
+	{"body_large_object", []string{"ALTER TABLE bodies DROP COLUMN large_object"}},
+	{"header_bytes", []string{"ALTER TABLE messages DROP COLUMN header_bytes"}},
+}
+
+// rewind takes the database at dsn (no store open on it) back to the
+// schema before the migration named name: it undoes every later
+// migration, newest first, then that one, and runs extra (to shape the
+// old data); the next Open migrates again.
+func rewind(t *testing.T, dsn, name string, extra ...string) {
+	t.Helper()
+	entries, err := migrationFiles.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stmts []string
+	found := false
+	for i := len(entries) - 1; i >= 0 && !found; i-- {
+		file := entries[i].Name()
+		j := slices.IndexFunc(undo, func(u undoStep) bool { return strings.HasSuffix(file, "_"+u.name+".sql") })
+		if j < 0 {
+			t.Fatalf("rewind to before %s: no undo statements for migration %s", name, file)
+		}
+		stmts = append(stmts, undo[j].stmts...)
+		stmts = append(stmts, "DELETE FROM schema_migrations WHERE name = '"+file+"'")
+		found = undo[j].name == name
+	}
+	if !found {
+		t.Fatalf("rewind: no migration %s", name)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range append(stmts, extra...) {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("rewind to before %s: %s: %v", name, q, err)
+		}
 	}
 }

@@ -52,28 +52,7 @@ func TestMigrateEndsNewline(t *testing.T) {
 	}
 	s.Close()
 
-	db, err := sql.Open("sqlite", filepath.Join(dir, "pochta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	version := migrationVersion(t, "ends_newline")
-	// Undo the later migrations too (header_bytes, version 11;
-	// internal_date_zone, version 10; subscriptions, version 9;
-	// dkim_mtasts, version 8; body_structures, version 7), then this one.
-	for _, q := range append(slices.Concat(undoHeaderBytes, undoInternalDateZone, undoSubscriptions),
-		"DROP TABLE dkim_keys",
-		"DROP TABLE mta_sts_policies",
-		"ALTER TABLE bodies ADD COLUMN structure BLOB NOT NULL DEFAULT x''",
-		"UPDATE bodies SET structure = (SELECT structure FROM body_structures WHERE body_id = bodies.id)",
-		"DROP TABLE body_structures",
-		"ALTER TABLE messages DROP COLUMN ends_newline",
-		fmt.Sprintf("PRAGMA user_version = %d", version-1),
-	) {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
+	rewind(t, dir, "ends_newline")
 
 	s, err = Open(ctx, Options{Dir: dir})
 	if err != nil {
@@ -114,25 +93,7 @@ func TestMigrateBodyStructures(t *testing.T) {
 	}
 	s.Close()
 
-	// Turn the database back into version 6 (before body_structures and
-	// dkim_mtasts).
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "pochta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range append(slices.Concat(undoHeaderBytes, undoInternalDateZone, undoSubscriptions),
-		"DROP TABLE dkim_keys",
-		"DROP TABLE mta_sts_policies",
-		"ALTER TABLE bodies ADD COLUMN structure BLOB NOT NULL DEFAULT x''",
-		"UPDATE bodies SET structure = (SELECT structure FROM body_structures WHERE body_id = bodies.id)",
-		"DROP TABLE body_structures",
-		"PRAGMA user_version = 6",
-	) {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
+	rewind(t, dir, "body_structures")
 
 	s, err = Open(ctx, Options{Dir: dir})
 	if err != nil {
@@ -155,16 +116,6 @@ func TestMigrateBodyStructures(t *testing.T) {
 		t.Errorf("bodies.structure still there (%d, %v)", cols, err)
 	}
 }
-
-// undoInternalDateZone turns a database back to before the
-// internal_date_zone migration.
-var undoInternalDateZone = []string{
-	"ALTER TABLE messages DROP COLUMN internal_date_zone",
-}
-
-// undoHeaderBytes turns a database back to before the header_bytes
-// migration.
-var undoHeaderBytes = []string{"ALTER TABLE messages DROP COLUMN header_bytes"}
 
 // TestMigrateHeaderBytes takes a database back to before the header_bytes
 // migration and reopens it: messages stored before it are unknown (their
@@ -192,17 +143,7 @@ func TestMigrateHeaderBytes(t *testing.T) {
 	}
 	s.Close()
 
-	version := migrationVersion(t, "header_bytes")
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "pochta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range append(slices.Clone(undoHeaderBytes), fmt.Sprintf("PRAGMA user_version = %d", version-1)) {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
+	rewind(t, dir, "header_bytes")
 
 	s, err = Open(ctx, Options{Dir: dir})
 	if err != nil {
@@ -223,14 +164,6 @@ func TestMigrateHeaderBytes(t *testing.T) {
 	if m, err = s.MessageByID(ctx, m.ID); err != nil || m.HeaderBytes != mimeparse.Headers7bit {
 		t.Errorf("message delivered after the migration: HeaderBytes = %d, %v; want 7-bit", m.HeaderBytes, err)
 	}
-}
-
-// undoSubscriptions turns a database back to before the subscriptions
-// migration: a subscribed flag per folder, no subscriptions table.
-var undoSubscriptions = []string{
-	"ALTER TABLE folders ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 1",
-	"UPDATE folders SET subscribed = EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = folders.account_id AND s.name = folders.name)",
-	"DROP TABLE subscriptions",
 }
 
 // TestMigrateSubscriptions opens a store written before the subscriptions
@@ -257,21 +190,8 @@ func TestMigrateSubscriptions(t *testing.T) {
 	}
 	s.Close()
 
-	version := migrationVersion(t, "subscriptions")
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "pochta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The old schema: INBOX and Work/Old subscribed, the rest not.
-	for _, q := range append(slices.Concat(undoHeaderBytes, undoInternalDateZone, undoSubscriptions),
-		"UPDATE folders SET subscribed = (name IN ('INBOX', 'Work/Old'))",
-		fmt.Sprintf("PRAGMA user_version = %d", version-1),
-	) {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
+	rewind(t, dir, "subscriptions", "UPDATE folders SET subscribed = (name IN ('INBOX', 'Work/Old'))")
 
 	s, err = Open(ctx, Options{Dir: dir})
 	if err != nil {
@@ -314,17 +234,7 @@ func TestMigrateInternalDateZone(t *testing.T) {
 	}
 	s.Close()
 
-	version := migrationVersion(t, "internal_date_zone")
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "pochta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range append(slices.Concat(undoHeaderBytes, undoInternalDateZone), fmt.Sprintf("PRAGMA user_version = %d", version-1)) {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
+	rewind(t, dir, "internal_date_zone")
 
 	s, err = Open(ctx, Options{Dir: dir})
 	if err != nil {
@@ -359,4 +269,61 @@ func migrationVersion(t *testing.T, name string) int {
 	}
 	t.Fatalf("no %s migration", name)
 	return 0
+}
+
+// undoStep is how to take a database back to before one migration.
+type undoStep struct {
+	name  string
+	stmts []string
+}
+
+// undo takes a database back to before a migration, for each migration a
+// test rewinds across (newest last). A new migration adds its entry here;
+// rewind refuses to cross a migration without one.
+var undo = []undoStep{
+	{"ends_newline", []string{"ALTER TABLE messages DROP COLUMN ends_newline"}},
+	{"body_structures", []string{
+		"ALTER TABLE bodies ADD COLUMN structure BLOB NOT NULL DEFAULT x''",
+		"UPDATE bodies SET structure = (SELECT structure FROM body_structures WHERE body_id = bodies.id)",
+		"DROP TABLE body_structures",
+	}},
+	{"dkim_mtasts", []string{"DROP TABLE dkim_keys", "DROP TABLE mta_sts_policies"}},
+	{"subscriptions", []string{
+		"ALTER TABLE folders ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 1",
+		"UPDATE folders SET subscribed = EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = folders.account_id AND s.name = folders.name)",
+		"DROP TABLE subscriptions",
+	}},
+	{"internal_date_zone", []string{"ALTER TABLE messages DROP COLUMN internal_date_zone"}},
+	{"header_bytes", []string{"ALTER TABLE messages DROP COLUMN header_bytes"}},
+}
+
+// rewind takes the closed store in dir back to the schema before the
+// migration named name: it undoes every later migration, newest first,
+// then that one, runs extra (to shape the old data) and sets user_version
+// so that the next Open migrates again.
+func rewind(t *testing.T, dir, name string, extra ...string) {
+	t.Helper()
+	target := migrationVersion(t, name)
+	entries, err := migrationFiles.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stmts []string
+	for v := len(entries); v >= target; v-- {
+		i := slices.IndexFunc(undo, func(u undoStep) bool { return migrationVersion(t, u.name) == v })
+		if i < 0 {
+			t.Fatalf("rewind to before %s: no undo statements for migration %d", name, v)
+		}
+		stmts = append(stmts, undo[i].stmts...)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "pochta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range slices.Concat(stmts, extra, []string{fmt.Sprintf("PRAGMA user_version = %d", target-1)}) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("rewind to before %s: %s: %v", name, q, err)
+		}
+	}
 }
