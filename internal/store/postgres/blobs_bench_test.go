@@ -144,6 +144,21 @@ func (h *heapPeak) end() int64 {
 	return h.max.Load() - h.base
 }
 
+// timeReads times b.N calls of read, each of size bytes, then reports
+// the heap peak of one more (reportPeak).
+func timeReads(b *testing.B, size int, read func() error) {
+	b.Helper()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := read(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPeak(b, read)
+}
+
 // reportPeak measures one more read outside the timed loop and reports
 // its heap peak.
 func reportPeak(b *testing.B, read func() error) {
@@ -230,15 +245,7 @@ func benchStoreRead(b *testing.B, size int) {
 		}
 		return err
 	}
-	b.SetBytes(int64(len(msg)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if err := read(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportPeak(b, read)
+	timeReads(b, len(msg), read)
 }
 
 func benchStoreDelete(b *testing.B, size int) {
@@ -322,15 +329,7 @@ func benchByteaRead(b *testing.B, size int, alter string) {
 		}
 		return nil
 	}
-	b.SetBytes(int64(len(msg)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if err := read(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportPeak(b, read)
+	timeReads(b, len(msg), read)
 }
 
 func benchByteaDelete(b *testing.B, size int) {
@@ -426,15 +425,7 @@ func benchLORead(b *testing.B, size int) {
 		}
 		return tx.Commit(ctx)
 	}
-	b.SetBytes(int64(len(msg)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if err := read(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportPeak(b, read)
+	timeReads(b, len(msg), read)
 }
 
 func benchLODelete(b *testing.B, size int) {
@@ -482,13 +473,5 @@ func benchLOGetRead(b *testing.B, size int) {
 		}
 		return nil
 	}
-	b.SetBytes(int64(len(msg)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if err := read(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportPeak(b, read)
+	timeReads(b, len(msg), read)
 }
